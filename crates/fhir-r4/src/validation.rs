@@ -253,6 +253,14 @@ impl Validator {
             }
         };
         let primitive = self.defs.primitive(ty).expect("checked by caller");
+        if matches!(ty, "string" | "markdown") {
+            // The spec's prose rule; its regex `[ \r\n\t\S]+` was written for JavaScript, where
+            // `\s` matches no-break spaces that Rust's Unicode `\S` would reject.
+            if text.is_empty() || text.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) {
+                self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty} (empty or control characters)", truncate(&text)));
+            }
+            return;
+        }
         if let Some(re) = &primitive.regex
             && !re.is_match(&text)
         {
@@ -414,6 +422,8 @@ mod tests {
         check(r#"{"resourceType":"Patient","multipleBirthInteger":3000000000}"#, &[("Patient.multipleBirthInteger", "value")]);
         check(r#"{"resourceType":"Patient","id":"bad id"}"#, &[("Patient.id", "value")]);
         check(r#"{"resourceType":"Patient","name":[{"family":""}]}"#, &[("Patient.name[0].family", "value")]);
+        check(r#"{"resourceType":"Patient","name":[{"family":"a\u0001b"}]}"#, &[("Patient.name[0].family", "value")]);
+        check(r#"{"resourceType":"Patient","name":[{"family":"Ås\u00a0Ødegård\n"}]}"#, &[]);
         check(r#"{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":"1.5"}}"#, &[("Observation.valueQuantity.value", "value")]);
         check(r#"{"resourceType":"Observation","status":"final","code":{},"issued":"2020-01-01"}"#, &[("Observation.issued", "value")]);
         check(r#"{"resourceType":"Binary","contentType":"text/plain","data":"not base64!"}"#, &[("Binary.data", "value")]);
