@@ -1,0 +1,340 @@
+//! The production store on PostgreSQL. Same schema shape as the SQLite store: an append-only
+//! `resource_versions` table and a `resources` table pointing at each current version.
+//! Each write is one transaction that locks the current row (`FOR UPDATE`); two writers racing
+//! to create the same id collide on the version's unique key, and the loser retries.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
+use helse_store::{
+    HistoryPage, HistoryQuery, Method, SqlArg, ResourceStore, StoreError, StoreResult, StoredVersion,
+    Write, WriteOutcome, check_precondition, history_filter, redact_url,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE resource_versions (
+        seq BIGSERIAL PRIMARY KEY,
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_id BIGINT NOT NULL,
+        last_updated BIGINT NOT NULL,
+        method TEXT NOT NULL,
+        body TEXT,
+        UNIQUE (resource_type, id, version_id)
+     );
+     CREATE INDEX resource_versions_by_type ON resource_versions (resource_type, seq);
+     CREATE INDEX resource_versions_by_time ON resource_versions (last_updated);
+     CREATE TABLE resources (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_id BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        PRIMARY KEY (resource_type, id)
+     );
+     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);",
+];
+
+/// Attempts for a write that loses a race to create the same id.
+const WRITE_ATTEMPTS: usize = 5;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: usize) -> StoreResult<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("{}: {e}", redact_url(url))))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(max_connections).build().map_err(backend)?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // One migrator at a time, even with several servers starting together.
+        tx.execute("SELECT pg_advisory_xact_lock(7420113)", &[]).await.map_err(backend)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .await
+            .map_err(backend)?;
+        let current: i32 = tx
+            .query_opt("SELECT version FROM schema_version", &[])
+            .await
+            .map_err(backend)?
+            .map_or(0, |r| r.get(0));
+        for sql in MIGRATIONS.iter().skip(current as usize) {
+            tx.batch_execute(sql).await.map_err(backend)?;
+        }
+        tx.execute("DELETE FROM schema_version", &[]).await.map_err(backend)?;
+        tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(MIGRATIONS.len() as i32)])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn try_write(&self, write: &Write) -> Result<WriteOutcome, (StoreError, bool)> {
+        let fail = |e: tokio_postgres::Error| {
+            let retry = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE);
+            (backend(e), retry)
+        };
+        let mut client = self.pool.get().await.map_err(|e| (backend(e), false))?;
+        let tx = client.transaction().await.map_err(fail)?;
+        let (ty, id) = match write {
+            Write::Create { resource_type, id, .. }
+            | Write::Update { resource_type, id, .. }
+            | Write::Delete { resource_type, id, .. } => (*resource_type, id),
+        };
+        let current = tx
+            .query_opt(
+                "SELECT version_id, deleted FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE",
+                &[&ty.as_str(), &id.as_str()],
+            )
+            .await
+            .map_err(fail)?
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, bool>(1)));
+        let (version_id, method, resource) = match write {
+            Write::Create { resource, .. } => {
+                if current.is_some() {
+                    return Err((StoreError::Backend(format!("id {id} already exists")), false));
+                }
+                (1, Method::Post, Some(resource.clone()))
+            }
+            Write::Update { resource, method, if_match, .. } => {
+                check_precondition(*if_match, current).map_err(|e| (e, false))?;
+                (current.map_or(1, |(v, _)| v + 1), *method, Some(resource.clone()))
+            }
+            Write::Delete { if_match, .. } => {
+                check_precondition(*if_match, current).map_err(|e| (e, false))?;
+                match current {
+                    Some((v, false)) => (v + 1, Method::Delete, None),
+                    _ => return Ok(WriteOutcome::NothingToDelete),
+                }
+            }
+        };
+        // The clock is read inside the transaction so that, per resource, versions are
+        // stamped in commit order (the row lock orders them).
+        let last_updated = Instant::now();
+        let body: Option<Arc<str>> = resource.map(|mut r| {
+            stamp_meta(&mut r, id.as_str(), version_id, last_updated);
+            Arc::from(serde_json::to_string(&r).expect("JSON values serialize"))
+        });
+        let seq: i64 = tx
+            .query_one(
+                "INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, body)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                &[
+                    &ty.as_str(),
+                    &id.as_str(),
+                    &(version_id as i64),
+                    &last_updated.millis(),
+                    &method.as_str(),
+                    &body.as_deref(),
+                ],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
+        tx.execute(
+            "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
+               seq = excluded.seq, deleted = excluded.deleted",
+            &[&ty.as_str(), &id.as_str(), &(version_id as i64), &seq, &body.is_none()],
+        )
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
+        Ok(match (method, current) {
+            (Method::Delete, _) => WriteOutcome::Deleted(v),
+            (_, Some((_, false))) => WriteOutcome::Updated(v),
+            _ => WriteOutcome::Created(v),
+        })
+    }
+}
+
+const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+
+fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let method: &str = row.get(offset + 4);
+    Ok(StoredVersion {
+        resource_type: ResourceType::parse(row.get(offset)).map_err(|e| corrupt(e.to_string()))?,
+        id: ResourceId::parse(row.get(offset + 1)).map_err(|e| corrupt(e.to_string()))?,
+        version_id: row.get::<_, i64>(offset + 2) as u64,
+        last_updated: Instant::from_millis(row.get(offset + 3)),
+        method: Method::parse(method).ok_or_else(|| corrupt(format!("method {method}")))?,
+        body: row.get::<_, Option<&str>>(offset + 5).map(Arc::from),
+    })
+}
+
+/// Turns `?` placeholders into `$1, $2, …` so one filter builder serves both dialects.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl ResourceStore for PostgresStore {
+    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE r.resource_type = $1 AND r.id = $2"
+            ))
+            .await
+            .map_err(backend)?;
+        let row = client.query_opt(&stmt, &[&resource_type.as_str(), &id.as_str()]).await.map_err(backend)?;
+        row.map(|r| version_from_row(&r, 0)).transpose()
+    }
+
+    async fn vread(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version_id: u64,
+    ) -> StoreResult<Option<StoredVersion>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM resource_versions v
+                 WHERE v.resource_type = $1 AND v.id = $2 AND v.version_id = $3"
+            ))
+            .await
+            .map_err(backend)?;
+        let row = client
+            .query_opt(&stmt, &[&resource_type.as_str(), &id.as_str(), &(version_id as i64)])
+            .await
+            .map_err(backend)?;
+        row.map(|r| version_from_row(&r, 0)).transpose()
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_write(&write).await {
+                Ok(outcome) => return Ok(outcome),
+                Err((_, true)) if attempt < WRITE_ATTEMPTS => continue,
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
+        let (filter, args) = history_filter(q);
+        let args: Vec<Box<dyn ToSql + Sync + Send>> = args
+            .into_iter()
+            .map(|a| -> Box<dyn ToSql + Sync + Send> {
+                match a {
+                    SqlArg::Text(t) => Box::new(t),
+                    SqlArg::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let client = self.pool.get().await.map_err(backend)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+        let total: i64 = client
+            .query_one(&number_placeholders(&format!("SELECT count(*) FROM resource_versions v WHERE {filter}")), &refs)
+            .await
+            .map_err(backend)?
+            .get(0);
+        let mut page_filter = filter;
+        let before = q.before_seq.unwrap_or(i64::MAX);
+        let limit = (q.count + 1) as i64;
+        page_filter.push_str(" AND v.seq < ?");
+        let mut page_refs = refs.clone();
+        page_refs.push(&before);
+        page_refs.push(&limit);
+        let sql = number_placeholders(&format!(
+            "SELECT v.seq, {VERSION_COLUMNS} FROM resource_versions v WHERE {page_filter} ORDER BY v.seq DESC LIMIT ?"
+        ));
+        let rows = client.query(&sql, &page_refs).await.map_err(backend)?;
+        let mut versions = rows
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = (versions.len() > q.count).then(|| {
+            versions.truncate(q.count);
+            versions.last().map(|(s, _)| *s).unwrap_or_default()
+        });
+        Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
+    }
+
+    async fn list(
+        &self,
+        resource_type: ResourceType,
+        count: usize,
+        after_seq: Option<i64>,
+    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let total: i64 = client
+            .query_one(
+                "SELECT count(*) FROM resources WHERE resource_type = $1 AND NOT deleted",
+                &[&resource_type.as_str()],
+            )
+            .await
+            .map_err(backend)?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT r.seq, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                     WHERE r.resource_type = $1 AND NOT r.deleted AND r.seq > $2 ORDER BY r.seq LIMIT $3"
+                ),
+                &[&resource_type.as_str(), &after_seq.unwrap_or(0), &(count as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        let list = rows
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((list, total as u64))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client.execute("SELECT 1", &[]).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        assert_eq!(super::number_placeholders("a = ? AND b < ? LIMIT ?"), "a = $1 AND b < $2 LIMIT $3");
+    }
+}

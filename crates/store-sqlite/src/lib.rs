@@ -1,0 +1,229 @@
+//! The embedded store on SQLite.
+//!
+//! Writes go through one writer thread that owns the only write connection. It takes every
+//! write queued at the moment, runs each in its own savepoint inside one transaction and
+//! commits once: many concurrent writers share one fsync (group commit), and a failed write
+//! rolls back alone. Reads use a small pool of read connections; in WAL mode they never wait
+//! for the writer.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use helse_fhir_r4::{Instant, ResourceId, ResourceType};
+use helse_store::{
+    HistoryPage, HistoryQuery, Method, SqlArg, ResourceStore, StoreError, StoreResult, StoredVersion,
+    Write, WriteOutcome, history_filter,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::writer::{Job, Writer};
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss (default).
+    Full,
+    /// fsync at checkpoints only: survives a process crash, not a power cut.
+    Normal,
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, durability: Durability) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(backend)?;
+        schema::configure(&conn, durability).map_err(backend)?;
+        schema::migrate(&conn).map_err(backend)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer = Writer::new(conn);
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+            jobs: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Runs `f` on a pooled read connection. Point reads take microseconds, so they run on the
+    /// calling thread rather than paying for a hop to a blocking pool.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let conn = self.readers.lock().expect("reader pool").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(backend)?;
+                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+                c
+            }
+        };
+        let result = f(&conn).map_err(backend);
+        let mut pool = self.readers.lock().expect("reader pool");
+        if pool.len() < 16 {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+
+pub(crate) fn version_from_row(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<StoredVersion> {
+    let ty: String = row.get(offset)?;
+    let id: String = row.get(offset + 1)?;
+    let method: String = row.get(offset + 4)?;
+    let corrupt = |what: String| {
+        rusqlite::Error::FromSqlConversionFailure(offset, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(StoredVersion {
+        resource_type: ResourceType::parse(&ty).map_err(|e| corrupt(e.to_string()))?,
+        id: ResourceId::parse(&id).map_err(|e| corrupt(e.to_string()))?,
+        version_id: row.get::<_, i64>(offset + 2)? as u64,
+        last_updated: Instant::from_millis(row.get(offset + 3)?),
+        method: Method::parse(&method).ok_or_else(|| corrupt(format!("method {method}")))?,
+        body: row.get::<_, Option<String>>(offset + 5)?.map(Arc::from),
+    })
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE r.resource_type = ?1 AND r.id = ?2"
+            ))?
+            .query_row(params![resource_type.as_str(), id.as_str()], |row| version_from_row(row, 0))
+            .optional()
+        })
+    }
+
+    async fn vread(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version_id: u64,
+    ) -> StoreResult<Option<StoredVersion>> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM resource_versions v
+                 WHERE v.resource_type = ?1 AND v.id = ?2 AND v.version_id = ?3"
+            ))?
+            .query_row(params![resource_type.as_str(), id.as_str(), version_id as i64], |row| {
+                version_from_row(row, 0)
+            })
+            .optional()
+        })
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        {
+            let jobs = self.jobs.lock().expect("writer queue");
+            let sender = jobs.as_ref().ok_or(StoreError::ShuttingDown)?;
+            sender.send(Job { write, reply }).map_err(|_| StoreError::ShuttingDown)?;
+        }
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
+        let (filter, args) = history_filter(q);
+        let args: Vec<rusqlite::types::Value> = args
+            .into_iter()
+            .map(|a| match a {
+                SqlArg::Text(t) => t.into(),
+                SqlArg::Int(i) => i.into(),
+            })
+            .collect();
+        let count_sql = format!("SELECT count(*) FROM resource_versions v WHERE {filter}");
+        let mut page_filter = filter.clone();
+        let mut page_args = args.clone();
+        if let Some(before) = q.before_seq {
+            page_filter.push_str(" AND v.seq < ?");
+            page_args.push(before.into());
+        }
+        let page_sql = format!(
+            "SELECT v.seq, {VERSION_COLUMNS} FROM resource_versions v WHERE {page_filter} ORDER BY v.seq DESC LIMIT ?"
+        );
+        page_args.push(((q.count + 1) as i64).into());
+        self.with_reader(|c| {
+            let total: i64 = c.query_row(&count_sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(&page_sql)?;
+            let mut versions = stmt
+                .query_map(rusqlite::params_from_iter(&page_args), |row| {
+                    Ok((row.get::<_, i64>(0)?, version_from_row(row, 1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let next = (versions.len() > q.count).then(|| {
+                versions.truncate(q.count);
+                versions.last().map(|(s, _)| *s).unwrap_or_default()
+            });
+            Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
+        })
+    }
+
+    async fn list(
+        &self,
+        resource_type: ResourceType,
+        count: usize,
+        after_seq: Option<i64>,
+    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)> {
+        self.with_reader(|c| {
+            let total: i64 = c
+                .prepare_cached("SELECT count(*) FROM resources WHERE resource_type = ?1 AND deleted = 0")?
+                .query_row(params![resource_type.as_str()], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT r.seq, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE r.resource_type = ?1 AND r.deleted = 0 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![resource_type.as_str(), after_seq.unwrap_or(0), count as i64], |row| {
+                    Ok((row.get::<_, i64>(0)?, version_from_row(row, 1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total as u64))
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    async fn close(&self) {
+        // Dropping the sender lets the writer finish what is queued and stop.
+        self.jobs.lock().expect("writer queue").take();
+        let handle = self.writer_thread.lock().expect("writer thread").take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}

@@ -1,0 +1,170 @@
+//! The single writer: batches queued writes into one transaction (group commit).
+
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
+use helse_store::{Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::backend;
+
+/// Upper bound on writes sharing one commit; keeps a commit's latency bounded.
+const MAX_BATCH: usize = 256;
+
+pub(crate) struct Job {
+    pub write: Write,
+    pub reply: oneshot::Sender<StoreResult<WriteOutcome>>,
+}
+
+pub(crate) struct Writer {
+    conn: Connection,
+    last_stamp: i64,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Writer { conn, last_stamp: 0 }
+    }
+
+    pub(crate) fn run(mut self, jobs: Receiver<Job>) {
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Job>) {
+        let mut results = Vec::with_capacity(batch.len());
+        let began = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(backend);
+        if let Err(e) = began {
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::Backend(e.to_string())));
+            }
+            return;
+        }
+        for job in &batch {
+            results.push(self.apply_in_savepoint(&job.write));
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+            }
+            return;
+        }
+        for (job, result) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+
+    fn apply_in_savepoint(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
+        self.conn.execute_batch("SAVEPOINT write").map_err(backend)?;
+        let result = self.apply(write);
+        let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+        self.conn.execute_batch(end).map_err(backend)?;
+        result
+    }
+
+    /// Timestamps never go backwards, even if the wall clock does.
+    fn stamp(&mut self) -> Instant {
+        let now = Instant::now().millis().max(self.last_stamp);
+        self.last_stamp = now;
+        Instant::from_millis(now)
+    }
+
+    fn current(&self, ty: ResourceType, id: &ResourceId) -> StoreResult<Option<(u64, bool)>> {
+        self.conn
+            .prepare_cached("SELECT version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![ty.as_str(), id.as_str()], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?))
+                })
+                .optional()
+            })
+            .map_err(backend)
+    }
+
+    fn apply(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
+        match write {
+            Write::Create { resource_type, id, resource } => {
+                if self.current(*resource_type, id)?.is_some() {
+                    return Err(StoreError::Backend(format!("id {id} already exists")));
+                }
+                let v = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
+                Ok(WriteOutcome::Created(v))
+            }
+            Write::Update { resource_type, id, resource, method, if_match } => {
+                let current = self.current(*resource_type, id)?;
+                check_precondition(*if_match, current)?;
+                let next = current.map_or(1, |(v, _)| v + 1);
+                let v = self.insert(*resource_type, id, next, *method, Some(resource.clone()))?;
+                let created = current.is_none_or(|(_, deleted)| deleted);
+                Ok(if created { WriteOutcome::Created(v) } else { WriteOutcome::Updated(v) })
+            }
+            Write::Delete { resource_type, id, if_match } => {
+                let current = self.current(*resource_type, id)?;
+                check_precondition(*if_match, current)?;
+                match current {
+                    Some((v, false)) => {
+                        Ok(WriteOutcome::Deleted(self.insert(*resource_type, id, v + 1, Method::Delete, None)?))
+                    }
+                    _ => Ok(WriteOutcome::NothingToDelete),
+                }
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        ty: ResourceType,
+        id: &ResourceId,
+        version_id: u64,
+        method: Method,
+        resource: Option<serde_json::Value>,
+    ) -> StoreResult<StoredVersion> {
+        let last_updated = self.stamp();
+        let body: Option<Arc<str>> = resource.map(|mut r| {
+            stamp_meta(&mut r, id.as_str(), version_id, last_updated);
+            Arc::from(serde_json::to_string(&r).expect("JSON values serialize"))
+        });
+        let seq: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        ty.as_str(),
+                        id.as_str(),
+                        version_id as i64,
+                        last_updated.millis(),
+                        method.as_str(),
+                        body.as_deref()
+                    ],
+                    |r| r.get(0),
+                )
+            })
+            .map_err(backend)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
+                   seq = excluded.seq, deleted = excluded.deleted",
+            )
+            .and_then(|mut s| {
+                s.execute(params![ty.as_str(), id.as_str(), version_id as i64, seq, body.is_none()])
+            })
+            .map_err(backend)?;
+        Ok(StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body })
+    }
+}
