@@ -1,0 +1,110 @@
+//! Settings for `helse serve`: command-line flags win over environment variables
+//! (`HELSE_*`), which win over the config file, which wins over defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use helse_server::{Limits, ServerConfig, SqliteDurability};
+use helse_store::StoreLocation;
+use serde::Deserialize;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Defaults to ./helse.toml when it exists.
+    #[arg(long, env = "HELSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
+    #[arg(long, env = "HELSE_STORE")]
+    store: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "HELSE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Public base URL of the FHIR API, e.g. https://fhir.example.no/fhir.
+    #[arg(long, env = "HELSE_BASE_URL")]
+    base_url: Option<String>,
+    /// SQLite durability: `full` (fsync each commit) or `normal` (survives a crash of the
+    /// process, not of the machine).
+    #[arg(long, env = "HELSE_SQLITE_SYNC")]
+    sqlite_sync: Option<String>,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "HELSE_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Longest a request may take, in seconds.
+    #[arg(long, env = "HELSE_REQUEST_TIMEOUT")]
+    request_timeout: Option<u64>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "HELSE_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+/// The config file's shape; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    store: Option<String>,
+    listen: Option<SocketAddr>,
+    base_url: Option<String>,
+    sqlite_sync: Option<String>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<u64>,
+    log_format: Option<String>,
+    max_json_depth: Option<usize>,
+    default_page_size: Option<usize>,
+    max_page_size: Option<usize>,
+    postgres_pool_size: Option<usize>,
+}
+
+pub struct Settings {
+    pub server: ServerConfig,
+    pub log_format: String,
+}
+
+impl Settings {
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let path = args.config.clone().or_else(|| {
+            let default = PathBuf::from("helse.toml");
+            default.exists().then_some(default)
+        });
+        let file: FileConfig = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let store = args.store.clone().or(file.store).unwrap_or_else(|| "sqlite:./helse-data/helse.db".into());
+        let store = StoreLocation::parse(&store)?;
+        let sync = args.sqlite_sync.clone().or(file.sqlite_sync).unwrap_or_else(|| "full".into());
+        let sqlite_durability = match sync.as_str() {
+            "full" => SqliteDurability::Full,
+            "normal" => SqliteDurability::Normal,
+            other => anyhow::bail!("sqlite_sync must be 'full' or 'normal', not '{other}'"),
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(defaults.max_body_bytes),
+            max_json_depth: file.max_json_depth.unwrap_or(defaults.max_json_depth),
+            request_timeout: args
+                .request_timeout
+                .or(file.request_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.request_timeout),
+            default_page_size: file.default_page_size.unwrap_or(defaults.default_page_size),
+            max_page_size: file.max_page_size.unwrap_or(defaults.max_page_size),
+        };
+        Ok(Settings {
+            server: ServerConfig {
+                listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid")),
+                base_url: args.base_url.clone().or(file.base_url),
+                store,
+                sqlite_durability,
+                postgres_pool_size: file.postgres_pool_size.unwrap_or(16),
+                limits,
+            },
+            log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! The CapabilityStatement, generated from the definitions and the interactions the router
+//! implements, so it cannot drift from what the server does.
+
+use helse_fhir_r4::definitions;
+use serde_json::{Value, json};
+
+use crate::interaction::InteractionKind;
+use crate::routes::search::SUPPORTED_SEARCH_PARAMETERS;
+
+pub fn capability_statement(base_url: Option<&str>) -> Value {
+    let interactions: Vec<Value> =
+        InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
+    let search_params: Vec<Value> = SUPPORTED_SEARCH_PARAMETERS
+        .iter()
+        .map(|(name, ty, doc)| json!({"name": name, "type": ty, "documentation": doc}))
+        .collect();
+    let resources: Vec<Value> = definitions()
+        .resource_types()
+        .iter()
+        .map(|ty| {
+            json!({
+                "type": ty,
+                "profile": format!("http://hl7.org/fhir/StructureDefinition/{ty}"),
+                "interaction": interactions,
+                "versioning": "versioned-update",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
+                "searchParam": search_params,
+                "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+            })
+        })
+        .collect();
+    let mut rest = json!({
+        "mode": "server",
+        "resource": resources,
+        "interaction": [{"code": InteractionKind::HistorySystem.code()}],
+    });
+    if base_url.is_some() {
+        rest["documentation"] = json!("Helse FHIR R4 server");
+    }
+    let mut cs = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": helse_fhir_r4::Instant::now().to_string(),
+        "kind": "instance",
+        "software": {"name": "Helse", "version": env!("CARGO_PKG_VERSION")},
+        "fhirVersion": definitions().fhir_version,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [rest],
+    });
+    if let Some(url) = base_url {
+        cs["implementation"] = json!({"description": "Helse", "url": url});
+    }
+    cs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_resource_type_and_is_valid() {
+        let cs = capability_statement(Some("http://localhost/fhir"));
+        assert_eq!(cs["rest"][0]["resource"].as_array().unwrap().len(), definitions().resource_types().len());
+        assert_eq!(cs["fhirVersion"], "4.0.1");
+        let issues = helse_fhir_r4::validate_resource(&cs, None);
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+}

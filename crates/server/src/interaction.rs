@@ -1,0 +1,220 @@
+//! Reads a request line (method, path below the FHIR base) as a FHIR interaction.
+
+use axum::http::Method;
+use helse_fhir_r4::{ResourceId, ResourceType};
+
+use crate::error::FhirError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    Capabilities,
+    Read(ResourceType, ResourceId),
+    Vread(ResourceType, ResourceId, u64),
+    Update(ResourceType, ResourceId),
+    Patch(ResourceType, ResourceId),
+    Delete(ResourceType, ResourceId),
+    Create(ResourceType),
+    SearchType(ResourceType),
+    ConditionalUpdate(ResourceType),
+    ConditionalPatch(ResourceType),
+    ConditionalDelete(ResourceType),
+    HistoryInstance(ResourceType, ResourceId),
+    HistoryType(ResourceType),
+    HistorySystem,
+    Validate(ResourceType, Option<ResourceId>),
+}
+
+impl Interaction {
+    /// A label without ids, for metrics and logs.
+    pub fn kind(&self) -> InteractionKind {
+        use Interaction::*;
+        match self {
+            Capabilities => InteractionKind::Capabilities,
+            Read(..) => InteractionKind::Read,
+            Vread(..) => InteractionKind::Vread,
+            Update(..) | ConditionalUpdate(_) => InteractionKind::Update,
+            Patch(..) | ConditionalPatch(_) => InteractionKind::Patch,
+            Delete(..) | ConditionalDelete(_) => InteractionKind::Delete,
+            Create(_) => InteractionKind::Create,
+            SearchType(_) => InteractionKind::SearchType,
+            HistoryInstance(..) => InteractionKind::HistoryInstance,
+            HistoryType(_) => InteractionKind::HistoryType,
+            HistorySystem => InteractionKind::HistorySystem,
+            Validate(..) => InteractionKind::Validate,
+        }
+    }
+}
+
+/// Interaction kinds; `code()` is the CapabilityStatement's interaction code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InteractionKind {
+    Capabilities,
+    Read,
+    Vread,
+    Update,
+    Patch,
+    Delete,
+    Create,
+    SearchType,
+    HistoryInstance,
+    HistoryType,
+    HistorySystem,
+    Validate,
+    Other,
+}
+
+impl InteractionKind {
+    pub const ALL: [InteractionKind; 13] = [
+        InteractionKind::Capabilities,
+        InteractionKind::Read,
+        InteractionKind::Vread,
+        InteractionKind::Update,
+        InteractionKind::Patch,
+        InteractionKind::Delete,
+        InteractionKind::Create,
+        InteractionKind::SearchType,
+        InteractionKind::HistoryInstance,
+        InteractionKind::HistoryType,
+        InteractionKind::HistorySystem,
+        InteractionKind::Validate,
+        InteractionKind::Other,
+    ];
+    /// Type-level interactions this server implements, as CapabilityStatement codes.
+    pub const RESOURCE_LEVEL: [InteractionKind; 8] = [
+        InteractionKind::Read,
+        InteractionKind::Vread,
+        InteractionKind::Update,
+        InteractionKind::Patch,
+        InteractionKind::Delete,
+        InteractionKind::HistoryInstance,
+        InteractionKind::HistoryType,
+        InteractionKind::Create,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            InteractionKind::Capabilities => "capabilities",
+            InteractionKind::Read => "read",
+            InteractionKind::Vread => "vread",
+            InteractionKind::Update => "update",
+            InteractionKind::Patch => "patch",
+            InteractionKind::Delete => "delete",
+            InteractionKind::Create => "create",
+            InteractionKind::SearchType => "search-type",
+            InteractionKind::HistoryInstance => "history-instance",
+            InteractionKind::HistoryType => "history-type",
+            InteractionKind::HistorySystem => "history-system",
+            InteractionKind::Validate => "validate",
+            InteractionKind::Other => "other",
+        }
+    }
+}
+
+fn resource_type(s: &str) -> Result<ResourceType, FhirError> {
+    ResourceType::parse(s).map_err(|_| FhirError::UnknownType(s.to_owned()))
+}
+
+fn resource_id(s: &str) -> Result<ResourceId, FhirError> {
+    ResourceId::parse(s).map_err(|e| FhirError::BadRequest(e.to_string()))
+}
+
+/// `path` is what follows the base (`Patient/1/_history/2`); `has_query` tells whether the URL
+/// carries search criteria (for the conditional interactions).
+pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction, FhirError> {
+    use Interaction::*;
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let not_allowed = || Err(FhirError::MethodNotAllowed(method.to_string()));
+    let m = method.as_str();
+    match segments.as_slice() {
+        [] => not_allowed(), // system batch/transaction and search come with later work
+        ["metadata"] => if m == "GET" { Ok(Capabilities) } else { not_allowed() },
+        ["_history"] => if m == "GET" { Ok(HistorySystem) } else { not_allowed() },
+        [ty] => {
+            let ty = resource_type(ty)?;
+            match m {
+                "GET" => Ok(SearchType(ty)),
+                "POST" => Ok(Create(ty)),
+                "PUT" if has_query => Ok(ConditionalUpdate(ty)),
+                "PATCH" if has_query => Ok(ConditionalPatch(ty)),
+                "DELETE" if has_query => Ok(ConditionalDelete(ty)),
+                _ => not_allowed(),
+            }
+        }
+        [ty, "_search"] => {
+            let ty = resource_type(ty)?;
+            if m == "POST" { Ok(SearchType(ty)) } else { not_allowed() }
+        }
+        [ty, "_history"] => {
+            let ty = resource_type(ty)?;
+            if m == "GET" { Ok(HistoryType(ty)) } else { not_allowed() }
+        }
+        [ty, "$validate"] => {
+            let ty = resource_type(ty)?;
+            if m == "POST" { Ok(Validate(ty, None)) } else { not_allowed() }
+        }
+        [ty, id] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            match m {
+                "GET" | "HEAD" => Ok(Read(ty, id)),
+                "PUT" => Ok(Update(ty, id)),
+                "PATCH" => Ok(Patch(ty, id)),
+                "DELETE" => Ok(Delete(ty, id)),
+                _ => not_allowed(),
+            }
+        }
+        [ty, id, "_history"] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            if m == "GET" { Ok(HistoryInstance(ty, id)) } else { not_allowed() }
+        }
+        [ty, id, "$validate"] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            if m == "POST" { Ok(Validate(ty, Some(id))) } else { not_allowed() }
+        }
+        [ty, id, "_history", vid] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            let vid = vid
+                .parse()
+                .map_err(|_| FhirError::BadRequest(format!("'{vid}' is not a version id")))?;
+            if m == "GET" || m == "HEAD" { Ok(Vread(ty, id, vid)) } else { not_allowed() }
+        }
+        _ => Err(FhirError::NotFound(format!("the path /{path}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(method: &str, path: &str, expected: &str) {
+        let got = match parse(&method.parse().unwrap(), path, false) {
+            Ok(i) => format!("{i:?}"),
+            Err(e) => format!("{:?}", e.status_and_code().0.as_u16()),
+        };
+        let got = got.replace("ResourceType(", "").replace("ResourceId(", "").replace(')', "");
+        assert_eq!(got, expected, "{method} {path}");
+    }
+
+    #[test]
+    fn paths_map_to_interactions() {
+        check("GET", "metadata", "Capabilities");
+        check("GET", "Patient/1", "Read(\"Patient\", \"1\"");
+        check("GET", "Patient/1/_history/3", "Vread(\"Patient\", \"1\", 3");
+        check("PUT", "Patient/1", "Update(\"Patient\", \"1\"");
+        check("POST", "Patient", "Create(\"Patient\"");
+        check("GET", "Patient/_history", "HistoryType(\"Patient\"");
+        check("GET", "_history", "HistorySystem");
+        check("POST", "Patient/$validate", "Validate(\"Patient\", None");
+        check("POST", "Patient/_search", "SearchType(\"Patient\"");
+    }
+
+    #[test]
+    fn bad_paths_get_the_right_status() {
+        check("GET", "Nonsense/1", "404");
+        check("GET", "Patient/bad_id", "400");
+        check("POST", "Patient/1", "405");
+        check("DELETE", "metadata", "405");
+        check("PUT", "Patient", "405");
+        check("GET", "Patient/1/_history/x", "400");
+        check("GET", "Patient/1/2/3/4/5", "404");
+    }
+}

@@ -1,0 +1,118 @@
+//! The Helse FHIR server: configuration, startup and the HTTP API.
+
+pub mod capability;
+pub mod error;
+pub mod interaction;
+pub mod metrics;
+pub mod negotiation;
+pub mod response;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use helse_store::{ResourceStore, StoreError, StoreLocation};
+use helse_store_sqlite::{Durability, SqliteStore};
+use serde_json::Value;
+
+pub use helse_store_sqlite::Durability as SqliteDurability;
+
+/// Bounds on what one request may cost.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    pub request_timeout: Duration,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_json_depth: 64,
+            request_timeout: Duration::from_secs(30),
+            default_page_size: 50,
+            max_page_size: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Public base URL (`https://host/fhir`); derived from the Host header when unset.
+    pub base_url: Option<String>,
+    pub store: StoreLocation,
+    pub sqlite_durability: Durability,
+    pub postgres_pool_size: usize,
+    pub limits: Limits,
+}
+
+pub struct AppState {
+    pub store: Arc<dyn ResourceStore>,
+    pub base_url: Option<String>,
+    pub limits: Limits,
+    pub metrics: metrics::Metrics,
+    pub capability_statement: Value,
+}
+
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>, StoreError> {
+    Ok(match &config.store {
+        StoreLocation::Sqlite(path) => {
+            let path = path.clone();
+            let durability = config.sqlite_durability;
+            Arc::new(
+                tokio::task::spawn_blocking(move || SqliteStore::open(&path, durability))
+                    .await
+                    .map_err(|e| StoreError::Backend(e.to_string()))??,
+            )
+        }
+        StoreLocation::Postgres(url) => {
+            Arc::new(helse_store_postgres::PostgresStore::connect(url, config.postgres_pool_size).await?)
+        }
+    })
+}
+
+/// A server bound to its socket, ready to run.
+pub struct Server {
+    pub local_addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    pub async fn bind(config: &ServerConfig) -> Result<Self, StartupError> {
+        let store = open_store(config).await.map_err(StartupError::Store)?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(StartupError::Bind)?;
+        let local_addr = listener.local_addr().map_err(StartupError::Bind)?;
+        let state = Arc::new(AppState {
+            store,
+            base_url: config.base_url.clone(),
+            limits: config.limits.clone(),
+            metrics: metrics::Metrics::default(),
+            capability_statement: capability::capability_statement(config.base_url.as_deref()),
+        });
+        Ok(Server { local_addr, listener, state })
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests (and so their writes)
+    /// finish and closes the store.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = routes::router(self.state.clone());
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        self.state.store.close().await;
+        result
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the store: {0}")]
+    Store(StoreError),
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+}

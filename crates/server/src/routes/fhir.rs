@@ -1,0 +1,489 @@
+//! Every request under `/fhir`: parse the interaction, negotiate, run it, answer with a
+//! resource, a Bundle or an OperationOutcome.
+
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource};
+use helse_store::{HistoryScope, Method as WriteMethod, StoredVersion, Write, WriteOutcome};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::FhirError;
+use crate::interaction::{self, Interaction, InteractionKind};
+use crate::negotiation::{BodyKind, body_kind, check_acceptable};
+use crate::response::{FhirResponse, Payload, Presentation, parse_etag};
+use crate::routes::{history, search};
+
+/// What every interaction needs to know about its request.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub base: String,
+    pub query: &'a [(String, String)],
+    pub headers: &'a HeaderMap,
+    pub presentation: &'a Presentation,
+    /// `Prefer: handling=strict`.
+    pub strict: bool,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn prefer(&self, key: &str) -> Option<&str> {
+        self.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split([',', ';'])).find_map(
+            |p| {
+                let (k, v) = p.trim().split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"'))
+            },
+        )
+    }
+}
+
+/// `_count`, bounded by the configured maximum.
+pub fn page_size(ctx: &Ctx<'_>) -> Result<usize, FhirError> {
+    let limits = &ctx.state.limits;
+    match ctx.param("_count") {
+        None => Ok(limits.default_page_size),
+        Some(c) => c
+            .parse::<usize>()
+            .map(|n| n.clamp(1, limits.max_page_size))
+            .map_err(|_| FhirError::BadRequest(format!("_count '{c}' is not a number"))),
+    }
+}
+
+pub async fn not_found(uri: Uri) -> Response {
+    FhirError::NotFound(format!("the path {}", uri.path())).into_response()
+}
+
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = StdInstant::now();
+    let timeout = state.limits.request_timeout;
+    let mut kind = InteractionKind::Other;
+    let result = tokio::time::timeout(timeout, dispatch(&state, &method, &uri, &headers, body, &mut kind)).await;
+    let response = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => FhirError::Timeout(timeout.as_secs()).into_response(),
+    };
+    let status = response.status().as_u16();
+    state.metrics.record(kind, status, started.elapsed());
+    // Ids and bodies can identify patients: log the interaction kind only.
+    tracing::debug!(interaction = kind.code(), status, micros = started.elapsed().as_micros() as u64, "fhir request");
+    response
+}
+
+async fn dispatch(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    kind: &mut InteractionKind,
+) -> Result<Response, FhirError> {
+    let path = uri.path().strip_prefix("/fhir").unwrap_or("");
+    let query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| FhirError::BadRequest(format!("query string: {e}")))?;
+    let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
+    let interaction = interaction::parse(method, path, has_criteria)?;
+    *kind = interaction.kind();
+
+    let header = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    check_acceptable(header(header::ACCEPT), param("_format"))?;
+    let presentation = Presentation {
+        pretty: param("_pretty") == Some("true"),
+        summary: match param("_summary") {
+            None | Some("count") => None,
+            Some(s) => Some(
+                SummaryMode::parse(s).ok_or_else(|| FhirError::BadRequest(format!("_summary '{s}' is not valid")))?,
+            ),
+        },
+        elements: param("_elements").map(|e| e.split(',').map(|s| s.trim().to_owned()).collect()),
+    };
+    let base = match &state.base_url {
+        Some(b) => b.clone(),
+        None => format!("http://{}/fhir", header(header::HOST).unwrap_or("localhost")),
+    };
+    let ctx = Ctx {
+        state,
+        base,
+        query: &query,
+        headers,
+        presentation: &presentation,
+        strict: false,
+    };
+    let strict = ctx.prefer("handling") == Some("strict");
+    let ctx = Ctx { strict, ..ctx };
+
+    let needs_body = matches!(
+        interaction,
+        Interaction::Create(_)
+            | Interaction::Update(..)
+            | Interaction::ConditionalUpdate(_)
+            | Interaction::Patch(..)
+            | Interaction::ConditionalPatch(_)
+            | Interaction::Validate(..)
+    );
+    let body = if needs_body { Some(read_body(state, headers, body).await?) } else { None };
+
+    let response = match interaction {
+        Interaction::Capabilities => {
+            FhirResponse::new(StatusCode::OK, Payload::Json(state.capability_statement.clone()))
+        }
+        Interaction::Read(ty, id) => read(&ctx, ty, &id).await?,
+        Interaction::Vread(ty, id, vid) => vread(&ctx, ty, &id, vid).await?,
+        Interaction::Create(ty) => create(&ctx, ty, body.expect("read above")).await?,
+        Interaction::Update(ty, id) => update(&ctx, ty, id, body.expect("read above"), WriteMethod::Put).await?,
+        Interaction::ConditionalUpdate(ty) => conditional_update(&ctx, ty, body.expect("read above")).await?,
+        Interaction::Patch(ty, id) => patch(&ctx, ty, id, body.expect("read above")).await?,
+        Interaction::ConditionalPatch(ty) => {
+            let id = single_match(&ctx, ty).await?;
+            patch(&ctx, ty, id, body.expect("read above")).await?
+        }
+        Interaction::Delete(ty, id) => delete(&ctx, ty, id).await?,
+        Interaction::ConditionalDelete(ty) => {
+            let ids = search::resolve_criteria(&ctx, ty, &query).await?;
+            match ids.as_slice() {
+                [] => deleted_outcome("no resource matched; nothing was deleted", None),
+                [id] => delete(&ctx, ty, id.clone()).await?,
+                _ => return Err(FhirError::PreconditionFailed(format!("{} resources match; refusing to delete more than one", ids.len()))),
+            }
+        }
+        Interaction::SearchType(ty) => search::search(&ctx, ty).await?,
+        Interaction::HistoryInstance(ty, id) => history::history(&ctx, HistoryScope::Instance(ty, id)).await?,
+        Interaction::HistoryType(ty) => history::history(&ctx, HistoryScope::Type(ty)).await?,
+        Interaction::HistorySystem => history::history(&ctx, HistoryScope::System).await?,
+        Interaction::Validate(ty, id) => validate(ty, id, body.expect("read above"))?,
+    };
+    let mut response = response.render(&presentation);
+    if method == Method::HEAD {
+        *response.body_mut() = Body::empty();
+    }
+    Ok(response)
+}
+
+/// A request body as JSON: media type checked, size and nesting depth bounded.
+pub enum RequestBody {
+    Resource(Value),
+    JsonPatch(Value),
+}
+
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<RequestBody, FhirError> {
+    let kind = body_kind(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    let limit = state.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(FhirError::PayloadTooLarge(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| FhirError::PayloadTooLarge(limit))?;
+    check_depth(&bytes, state.limits.max_json_depth)?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| FhirError::MalformedJson(format!("body is not valid JSON: {e}")))?;
+    Ok(match kind {
+        BodyKind::Resource => RequestBody::Resource(value),
+        BodyKind::JsonPatch => RequestBody::JsonPatch(value),
+    })
+}
+
+/// Rejects JSON nested deeper than `max` before parsing it (the parser recurses).
+fn check_depth(bytes: &[u8], max: usize) -> Result<(), FhirError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(FhirError::MalformedJson(format!("JSON is nested deeper than {max} levels")));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn expect_resource(body: RequestBody) -> Result<Value, FhirError> {
+    match body {
+        RequestBody::Resource(v) => Ok(v),
+        RequestBody::JsonPatch(_) => Err(FhirError::UnsupportedMediaType("application/json-patch+json".into())),
+    }
+}
+
+/// Checks shape and type, then validates; returns the resource ready to store.
+fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
+    if !value.is_object() {
+        return Err(FhirError::MalformedJson("a resource must be a JSON object".into()));
+    }
+    match value.get("resourceType").and_then(Value::as_str) {
+        None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
+        Some(t) if t != ty.as_str() => {
+            return Err(FhirError::BadRequest(format!("resourceType '{t}' does not match the URL's type '{ty}'")));
+        }
+        Some(_) => {}
+    }
+    let issues = validate_resource(&value, Some(ty.as_str()));
+    if issues.iter().any(|i| matches!(i.severity, helse_fhir_r4::IssueSeverity::Error | helse_fhir_r4::IssueSeverity::Fatal)) {
+        return Err(FhirError::Invalid(issues));
+    }
+    Ok(value)
+}
+
+fn location(ctx: &Ctx<'_>, v: &StoredVersion) -> String {
+    format!("{}/{}/{}/_history/{}", ctx.base, v.resource_type, v.id, v.version_id)
+}
+
+async fn current(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<StoredVersion, FhirError> {
+    match ctx.state.store.read(ty, id).await? {
+        None => Err(FhirError::NotFound(format!("{ty}/{id}"))),
+        Some(v) if v.is_deleted() => Err(FhirError::Gone(format!("{ty}/{id}"))),
+        Some(v) => Ok(v),
+    }
+}
+
+async fn read(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirResponse, FhirError> {
+    let v = current(ctx, ty, id).await?;
+    let not_modified = ctx.header(header::IF_NONE_MATCH).and_then(parse_etag) == Some(v.version_id)
+        || ctx
+            .header(header::IF_MODIFIED_SINCE)
+            .and_then(Instant::parse_http_date)
+            .is_some_and(|since| v.last_updated.millis() / 1000 <= since.millis() / 1000);
+    if not_modified {
+        return Ok(FhirResponse::new(StatusCode::NOT_MODIFIED, Payload::None).version_headers(&v));
+    }
+    let body = v.body.clone().expect("live version has a body");
+    Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v))
+}
+
+async fn vread(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId, vid: u64) -> Result<FhirResponse, FhirError> {
+    match ctx.state.store.vread(ty, id, vid).await? {
+        None => Err(FhirError::NotFound(format!("{ty}/{id}/_history/{vid}"))),
+        Some(v) => match v.body.clone() {
+            None => Err(FhirError::Gone(format!("{ty}/{id}/_history/{vid}"))),
+            Some(body) => Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v)),
+        },
+    }
+}
+
+/// The response to a successful write, shaped by `Prefer: return=`.
+fn written(ctx: &Ctx<'_>, status: StatusCode, v: &StoredVersion) -> FhirResponse {
+    let payload = match ctx.prefer("return") {
+        Some("minimal") => Payload::None,
+        Some("OperationOutcome") => Payload::Json(helse_fhir_r4::operation_outcome(&[Issue {
+            severity: helse_fhir_r4::IssueSeverity::Information,
+            code: IssueType::Informational,
+            diagnostics: format!("{} {}/{} version {}", status.canonical_reason().unwrap_or(""), v.resource_type, v.id, v.version_id),
+            expression: None,
+        }])),
+        _ => Payload::Stored(v.body.clone().expect("written version has a body")),
+    };
+    FhirResponse::new(status, payload)
+        .version_headers(v)
+        .header(header::LOCATION, &location(ctx, v))
+}
+
+async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<FhirResponse, FhirError> {
+    let resource = validated(ty, expect_resource(body)?)?;
+    if let Some(criteria) = ctx.header(header::HeaderName::from_static("if-none-exist")) {
+        let criteria: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
+            &format!("/?{}", criteria.trim_start_matches('?')).parse::<Uri>().map_err(|_| FhirError::BadRequest("If-None-Exist is not a query".into()))?,
+        )
+        .map(|q| q.0)
+        .map_err(|e| FhirError::BadRequest(format!("If-None-Exist: {e}")))?;
+        let ids = search::resolve_criteria(ctx, ty, &criteria).await?;
+        match ids.as_slice() {
+            [] => {}
+            [id] => {
+                let v = current(ctx, ty, id).await?;
+                return Ok(written(ctx, StatusCode::OK, &v));
+            }
+            _ => return Err(FhirError::PreconditionFailed(format!("If-None-Exist matches {} resources", ids.len()))),
+        }
+    }
+    let id = ResourceId::new_random(uuid::Uuid::new_v4());
+    let outcome = ctx.state.store.write(Write::Create { resource_type: ty, id, resource }).await?;
+    let v = outcome.version().expect("create writes a version");
+    Ok(written(ctx, StatusCode::CREATED, v))
+}
+
+fn if_match(ctx: &Ctx<'_>) -> Result<Option<u64>, FhirError> {
+    ctx.header(header::IF_MATCH)
+        .map(|v| parse_etag(v).ok_or_else(|| FhirError::BadRequest(format!("If-Match '{v}' is not a version ETag"))))
+        .transpose()
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: ResourceId,
+    body: RequestBody,
+    method: WriteMethod,
+) -> Result<FhirResponse, FhirError> {
+    let resource = validated(ty, expect_resource(body)?)?;
+    match resource.get("id").and_then(Value::as_str) {
+        None => return Err(FhirError::BadRequest("the resource has no id; an update must carry the id of the URL".into())),
+        Some(body_id) if body_id != id.as_str() => {
+            return Err(FhirError::BadRequest(format!("the body's id '{body_id}' does not match the URL's id '{id}'")));
+        }
+        Some(_) => {}
+    }
+    let if_match = if_match(ctx)?;
+    store_update(ctx, ty, id, resource, method, if_match).await
+}
+
+async fn store_update(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: ResourceId,
+    resource: Value,
+    method: WriteMethod,
+    if_match: Option<u64>,
+) -> Result<FhirResponse, FhirError> {
+    let outcome = ctx.state.store.write(Write::Update { resource_type: ty, id, resource, method, if_match }).await?;
+    match &outcome {
+        WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, v)),
+        WriteOutcome::Updated(v) => Ok(written(ctx, StatusCode::OK, v)),
+        _ => Err(FhirError::Internal("update produced no version".into())),
+    }
+}
+
+async fn single_match(ctx: &Ctx<'_>, ty: ResourceType) -> Result<ResourceId, FhirError> {
+    let ids = search::resolve_criteria(ctx, ty, ctx.query).await?;
+    match ids.len() {
+        0 => Err(FhirError::NotFound(format!("no {ty} matches the criteria"))),
+        1 => Ok(ids.into_iter().next().expect("one")),
+        n => Err(FhirError::PreconditionFailed(format!("{n} resources match the criteria"))),
+    }
+}
+
+async fn conditional_update(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<FhirResponse, FhirError> {
+    let resource = validated(ty, expect_resource(body)?)?;
+    let ids = search::resolve_criteria(ctx, ty, ctx.query).await?;
+    let body_id = resource.get("id").and_then(Value::as_str).map(ResourceId::parse).transpose().map_err(|e| FhirError::BadRequest(e.to_string()))?;
+    let id = match (ids.as_slice(), body_id) {
+        ([], Some(id)) => id,
+        ([], None) => ResourceId::new_random(uuid::Uuid::new_v4()),
+        ([found], Some(id)) if *found != id => {
+            return Err(FhirError::BadRequest(format!("the body's id '{id}' differs from the matching resource '{found}'")));
+        }
+        ([found], _) => found.clone(),
+        (many, _) => return Err(FhirError::PreconditionFailed(format!("{} resources match the criteria", many.len()))),
+    };
+    let if_match = if_match(ctx)?;
+    store_update(ctx, ty, id, resource, WriteMethod::Put, if_match).await
+}
+
+/// Attempts for a PATCH without `If-Match` that races another writer.
+const PATCH_ATTEMPTS: usize = 3;
+
+async fn patch(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId, body: RequestBody) -> Result<FhirResponse, FhirError> {
+    let RequestBody::JsonPatch(patch_doc) = body else {
+        return Err(FhirError::UnsupportedMediaType("PATCH takes application/json-patch+json".into()));
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch_doc).map_err(|e| FhirError::BadRequest(format!("not a JSON Patch document: {e}")))?;
+    let client_if_match = if_match(ctx)?;
+    for attempt in 1..=PATCH_ATTEMPTS {
+        let v = current(ctx, ty, &id).await?;
+        if let Some(expected) = client_if_match
+            && expected != v.version_id
+        {
+            return Err(FhirError::PreconditionFailed(format!("If-Match names version {expected}, but the current version is {}", v.version_id)));
+        }
+        let mut resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
+            .map_err(|e| FhirError::Internal(e.to_string()))?;
+        json_patch::patch(&mut resource, &patch).map_err(|e| FhirError::Invalid(vec![Issue::error(IssueType::Processing, format!("patch failed: {e}"))]))?;
+        if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(FhirError::BadRequest("a patch may not change the resource's id".into()));
+        }
+        let resource = validated(ty, resource)?;
+        match store_update(ctx, ty, id.clone(), resource, WriteMethod::Patch, Some(v.version_id)).await {
+            Err(FhirError::PreconditionFailed(_)) if client_if_match.is_none() && attempt < PATCH_ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+    Err(FhirError::Conflict("the resource kept changing during the patch".into()))
+}
+
+fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
+    let issue = Issue {
+        severity: helse_fhir_r4::IssueSeverity::Information,
+        code: IssueType::Informational,
+        diagnostics: message.to_owned(),
+        expression: None,
+    };
+    let r = FhirResponse::outcome(StatusCode::OK, &[issue]);
+    match v {
+        Some(v) => r.header(header::ETAG, &crate::response::etag(v.version_id)),
+        None => r,
+    }
+}
+
+async fn delete(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId) -> Result<FhirResponse, FhirError> {
+    let if_match = if_match(ctx)?;
+    let outcome = ctx.state.store.write(Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
+    Ok(match &outcome {
+        WriteOutcome::Deleted(v) => deleted_outcome(&format!("deleted {ty}/{id}"), Some(v)),
+        _ => deleted_outcome(&format!("{ty}/{id} did not exist; nothing was deleted"), None),
+    })
+}
+
+/// `$validate`: the body is the resource, or a Parameters with a `resource` parameter.
+fn validate(ty: ResourceType, id: Option<ResourceId>, body: RequestBody) -> Result<FhirResponse, FhirError> {
+    let mut value = expect_resource(body)?;
+    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters") && ty.as_str() != "Parameters" {
+        value = value
+            .get("parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("resource")))
+            .and_then(|p| p.get("resource"))
+            .cloned()
+            .ok_or_else(|| FhirError::BadRequest("Parameters has no 'resource' parameter".into()))?;
+    }
+    let mut issues = validate_resource(&value, Some(ty.as_str()));
+    if let Some(id) = id
+        && value.get("id").and_then(Value::as_str) != Some(id.as_str())
+    {
+        issues.push(Issue::error(IssueType::Invalid, format!("the resource's id does not match '{id}'")).at("id"));
+    }
+    Ok(FhirResponse::outcome(StatusCode::OK, &issues))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_depth;
+
+    #[test]
+    fn depth_counts_structure_not_strings() {
+        assert!(check_depth(br#"{"a":[{"b":1}]}"#, 3).is_ok());
+        assert!(check_depth(br#"{"a":[{"b":[1]}]}"#, 3).is_err());
+        assert!(check_depth(br#"{"a":"[[[[[[\"[[["}"#, 1).is_ok());
+    }
+}

@@ -1,0 +1,112 @@
+//! History interactions (instance, type, system) as `history` Bundles with cursor paging.
+
+use axum::http::StatusCode;
+use helse_fhir_r4::{Instant, parse_date_range};
+use helse_store::{HistoryQuery, HistoryScope, Method, StoredVersion};
+use serde_json::{Value, json};
+
+use crate::error::FhirError;
+use crate::response::{FhirResponse, Payload, Presentation, etag};
+use crate::routes::fhir::{Ctx, page_size};
+
+pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse, FhirError> {
+    if let HistoryScope::Instance(ty, id) = &scope
+        && ctx.state.store.read(*ty, id).await?.is_none()
+    {
+        return Err(FhirError::NotFound(format!("{ty}/{id}")));
+    }
+    let since = ctx
+        .param("_since")
+        .map(|s| {
+            parse_date_range(s)
+                .map(|r| Instant::from_millis(r.start))
+                .ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not an instant")))
+        })
+        .transpose()?;
+    let at = ctx
+        .param("_at")
+        .map(|s| {
+            parse_date_range(s)
+                .map(|r| (Instant::from_millis(r.start), Instant::from_millis(r.end)))
+                .ok_or_else(|| FhirError::BadRequest(format!("_at '{s}' is not a date")))
+        })
+        .transpose()?;
+    let before_seq = ctx
+        .param("_cursor")
+        .map(|c| c.parse().map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid"))))
+        .transpose()?;
+    let count = page_size(ctx)?;
+    let query = HistoryQuery { scope: scope.clone(), since, at, count, before_seq };
+    let page = ctx.state.store.history(&query).await?;
+
+    let self_path = match &scope {
+        HistoryScope::System => "_history".to_owned(),
+        HistoryScope::Type(t) => format!("{t}/_history"),
+        HistoryScope::Instance(t, id) => format!("{t}/{id}/_history"),
+    };
+    let mut keep: Vec<(String, String)> = ctx
+        .query
+        .iter()
+        .filter(|(k, _)| k != "_cursor")
+        .cloned()
+        .collect();
+    let link = |params: &[(String, String)]| {
+        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        if q.is_empty() { format!("{}/{self_path}", ctx.base) } else { format!("{}/{self_path}?{}", ctx.base, q.join("&")) }
+    };
+    let mut links = vec![json!({"relation": "self", "url": link(ctx.query)})];
+    if let Some(next) = page.next_before_seq {
+        keep.push(("_cursor".into(), next.to_string()));
+        links.push(json!({"relation": "next", "url": link(&keep)}));
+    }
+    let entries: Vec<Value> = page.versions.iter().map(|(_, v)| history_entry(ctx, v)).collect::<Result<_, _>>()?;
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": {"lastUpdated": Instant::now().to_string()},
+        "type": "history",
+        "total": page.total,
+        "link": links,
+        "entry": entries,
+    });
+    Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
+}
+
+fn history_entry(ctx: &Ctx<'_>, v: &StoredVersion) -> Result<Value, FhirError> {
+    let full_url = format!("{}/{}/{}", ctx.base, v.resource_type, v.id);
+    let (url, status) = match v.method {
+        Method::Post => (v.resource_type.to_string(), "201 Created"),
+        Method::Delete => (format!("{}/{}", v.resource_type, v.id), "204 No Content"),
+        _ if v.version_id == 1 => (format!("{}/{}", v.resource_type, v.id), "201 Created"),
+        _ => (format!("{}/{}", v.resource_type, v.id), "200 OK"),
+    };
+    let mut entry = json!({
+        "fullUrl": full_url,
+        "request": {"method": v.method.as_str(), "url": url},
+        "response": {"status": status, "etag": etag(v.version_id), "lastModified": v.last_updated.to_string()},
+    });
+    if let Some(body) = &v.body {
+        entry["resource"] = resource_value(body, ctx.presentation)?;
+    }
+    Ok(entry)
+}
+
+/// A stored body as JSON, with `_summary`/`_elements` applied.
+pub fn resource_value(body: &str, presentation: &Presentation) -> Result<Value, FhirError> {
+    let mut value: Value =
+        serde_json::from_str(body).map_err(|e| FhirError::Internal(format!("stored body unreadable: {e}")))?;
+    presentation.subset(&mut value);
+    Ok(value)
+}
+
+/// Percent-encodes a query value for links.
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' | b':' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! HTTP routes. `fhir` dispatches every request under the FHIR base; the others serve
+//! operators.
+
+pub mod fhir;
+pub mod health;
+pub mod history;
+pub mod search;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get};
+
+use crate::AppState;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/fhir", any(fhir::handle))
+        .route("/fhir/", any(fhir::handle))
+        .route("/fhir/{*path}", any(fhir::handle))
+        .fallback(fhir::not_found)
+        .with_state(state)
+}
