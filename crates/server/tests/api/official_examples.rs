@@ -1,0 +1,120 @@
+//! Every official R4 example (npm `hl7.fhir.r4.examples@4.0.1`) is stored with PUT under its
+//! own id and read back semantically equal; what we return is then parsed by an independent
+//! R4 implementation (PyPI `fhir.resources==6.4.0`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::on_both_stores;
+use crate::support::{Backend, TestServer};
+
+on_both_stores!(official_examples_round_trip);
+
+/// Where `scripts/test` unpacked the package (the folder holding `package/`).
+fn examples_dir() -> PathBuf {
+    let dir = std::env::var("HELSE_R4_EXAMPLES")
+        .expect("HELSE_R4_EXAMPLES is not set: run the suite with scripts/test, which fetches hl7.fhir.r4.examples");
+    PathBuf::from(dir).join("package")
+}
+
+fn known_invalid() -> BTreeMap<String, String> {
+    include_str!("known_invalid_examples.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (f, why) = l.split_once(": ").expect("FILE: reason");
+            (f.to_owned(), why.to_owned())
+        })
+        .collect()
+}
+
+/// The resource without the server-owned `meta.versionId`/`meta.lastUpdated`.
+fn comparable(mut v: Value) -> Value {
+    if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
+        if meta.is_empty() {
+            v.as_object_mut().unwrap().shift_remove("meta");
+        }
+    }
+    v
+}
+
+async fn official_examples_round_trip(backend: Backend) {
+    let dir = examples_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| !matches!(p.file_name().unwrap().to_str().unwrap(), "package.json" | ".index.json"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 5000, "expected the whole package, found {} files", files.len());
+
+    let s = TestServer::start(backend).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let known_invalid = known_invalid();
+    let results: Vec<(String, Result<(), String>)> = futures::stream::iter(files.iter())
+        .map(|path| {
+            let s = &s;
+            let out_dir = out_dir.path();
+            async move {
+                let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+                let original: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                let ty = original["resourceType"].as_str().unwrap();
+                let id = original["id"].as_str().unwrap_or_else(|| panic!("{name} has no id"));
+                let put = s.put(&format!("{ty}/{id}"), &original).await;
+                if put.status != 200 && put.status != 201 {
+                    return (name, Err(format!("PUT {}: {}", put.status, put.text.chars().take(300).collect::<String>())));
+                }
+                let got = s.get(&format!("{ty}/{id}")).await;
+                if got.status != 200 {
+                    return (name, Err(format!("GET {}", got.status)));
+                }
+                std::fs::write(out_dir.join(&name), &got.text).unwrap();
+                let back = got.json();
+                if back["meta"]["versionId"].as_str().is_none() {
+                    return (name, Err("no meta.versionId".into()));
+                }
+                if comparable(back) != comparable(original) {
+                    return (name, Err("read back differs from what was stored".into()));
+                }
+                (name, Ok(()))
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+
+    let stored = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let refused: BTreeMap<&str, &str> = results
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| (n.as_str(), e.as_str())))
+        .collect();
+    println!("{stored} of {} official examples stored and read back equal on {backend:?}", files.len());
+    for (name, why) in &known_invalid {
+        println!("  excluded {name}: {why}");
+    }
+    let unexpected: Vec<String> = refused
+        .iter()
+        .filter(|(n, e)| !known_invalid.contains_key(**n) || !(e.starts_with("PUT 422") || e.starts_with("PUT 400")))
+        .map(|(n, e)| format!("{n}: {e}"))
+        .collect();
+    assert!(unexpected.is_empty(), "unexpected failures:\n{}", unexpected.join("\n"));
+    let accepted_but_known: Vec<&String> = known_invalid.keys().filter(|n| !refused.contains_key(n.as_str())).collect();
+    assert!(accepted_but_known.is_empty(), "listed as invalid but accepted: {accepted_but_known:?}");
+
+    // An independent R4 parser accepts everything we returned.
+    let python = std::env::var("HELSE_PYTHON")
+        .expect("HELSE_PYTHON is not set: run the suite with scripts/test, which installs fhir.resources");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_r4_parser.py");
+    let output = std::process::Command::new(python).arg(script).arg(out_dir.path()).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the independent parser rejected what we returned");
+    assert!(report.contains(&format!("of {stored} files")), "parser saw a different number of files");
+    s.stop().await;
+}
