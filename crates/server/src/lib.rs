@@ -31,7 +31,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_body_bytes: 16 * 1024 * 1024,
+            // HL7's own definition Bundles reach 35 MB; bulk import is the path for more.
+            max_body_bytes: 64 * 1024 * 1024,
             max_json_depth: 64,
             request_timeout: Duration::from_secs(30),
             default_page_size: 50,
