@@ -15,7 +15,9 @@ fn main() {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
             if value.get("resourceType").is_none() {
                 continue;
             }
@@ -25,8 +27,15 @@ fn main() {
             } else {
                 bad += 1;
                 for i in &issues {
-                    println!("{}: {} {}", path.display(), i.expression.as_deref().unwrap_or(""), i.diagnostics);
-                    *counts.entry(i.diagnostics.chars().take(50).collect()).or_default() += 1;
+                    println!(
+                        "{}: {} {}",
+                        path.display(),
+                        i.expression.as_deref().unwrap_or(""),
+                        i.diagnostics
+                    );
+                    *counts
+                        .entry(i.diagnostics.chars().take(50).collect())
+                        .or_default() += 1;
                 }
             }
         }

@@ -140,7 +140,10 @@ impl TypeDef {
         let child = self.children.get(node)?.get(key)?;
         let element = &self.elements[child.element];
         // contentReference elements carry no type of their own: they reuse a backbone node.
-        let ty = element.types.get(child.type_index).map_or("BackboneElement", String::as_str);
+        let ty = element
+            .types
+            .get(child.type_index)
+            .map_or("BackboneElement", String::as_str);
         Some((element, ty))
     }
 
@@ -192,13 +195,21 @@ impl Definitions {
         let mut primitives = HashMap::new();
         for (name, p) in raw.primitives {
             let regex = match p.regex {
-                Some(r) => Some(
-                    Regex::new(&format!("^(?:{r})$"))
-                        .map_err(|source| DefinitionsError::Regex { name: name.clone(), source })?,
-                ),
+                Some(r) => Some(Regex::new(&format!("^(?:{r})$")).map_err(|source| {
+                    DefinitionsError::Regex {
+                        name: name.clone(),
+                        source,
+                    }
+                })?),
                 None => None,
             };
-            primitives.insert(name, Primitive { json: p.json, regex });
+            primitives.insert(
+                name,
+                Primitive {
+                    json: p.json,
+                    regex,
+                },
+            );
         }
         let types: HashMap<String, TypeDef> = raw
             .types
@@ -263,7 +274,11 @@ fn build_type(name: &str, raw: RawType) -> TypeDef {
         .map(|e| ElementDef {
             path: e.path,
             min: e.min,
-            max: if e.max == "*" { None } else { e.max.parse().ok() },
+            max: if e.max == "*" {
+                None
+            } else {
+                e.max.parse().ok()
+            },
             types: e.types,
             content_ref: e.content_ref,
             targets: e.targets,
@@ -275,23 +290,49 @@ fn build_type(name: &str, raw: RawType) -> TypeDef {
     let mut node_elements: HashMap<String, Vec<usize>> = HashMap::new();
     children.insert(String::new(), HashMap::new());
     for (i, e) in elements.iter().enumerate() {
-        let parent = e.path.rsplit_once('.').map(|(p, _)| p).unwrap_or("").to_owned();
+        let parent = e
+            .path
+            .rsplit_once('.')
+            .map(|(p, _)| p)
+            .unwrap_or("")
+            .to_owned();
         node_elements.entry(parent.clone()).or_default().push(i);
         let keys = children.entry(parent).or_default();
         if e.content_ref.is_some() {
-            keys.insert(e.name().to_owned(), Child { element: i, type_index: 0 });
+            keys.insert(
+                e.name().to_owned(),
+                Child {
+                    element: i,
+                    type_index: 0,
+                },
+            );
         } else if e.is_choice() {
             for (t, ty) in e.types.iter().enumerate() {
                 let key = format!("{}{}{}", e.name(), ty[..1].to_uppercase(), &ty[1..]);
-                keys.insert(key, Child { element: i, type_index: t });
+                keys.insert(
+                    key,
+                    Child {
+                        element: i,
+                        type_index: t,
+                    },
+                );
             }
         } else {
-            keys.insert(e.name().to_owned(), Child { element: i, type_index: 0 });
+            keys.insert(
+                e.name().to_owned(),
+                Child {
+                    element: i,
+                    type_index: 0,
+                },
+            );
         }
     }
     // A backbone element is a node even when all its children are inherited (id, extension).
     for e in &elements {
-        if e.types.iter().any(|t| t == "BackboneElement" || t == "Element") {
+        if e.types
+            .iter()
+            .any(|t| t == "BackboneElement" || t == "Element")
+        {
             children.entry(e.path.clone()).or_default();
         }
     }

@@ -42,7 +42,9 @@ pub struct ResourceId(String);
 impl ResourceId {
     pub fn parse(id: &str) -> Result<Self, IdError> {
         let valid = (1..=64).contains(&id.len())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if valid {
             Ok(ResourceId(id.to_owned()))
         } else {

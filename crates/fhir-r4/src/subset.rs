@@ -31,7 +31,9 @@ impl SummaryMode {
 const ALWAYS: [&str; 3] = ["resourceType", "id", "meta"];
 
 pub fn subset_summary(resource: &mut Value, mode: SummaryMode) {
-    let Some(def) = resource_def(resource) else { return };
+    let Some(def) = resource_def(resource) else {
+        return;
+    };
     let Value::Object(map) = resource else { return };
     match mode {
         SummaryMode::False => return,
@@ -39,7 +41,9 @@ pub fn subset_summary(resource: &mut Value, mode: SummaryMode) {
             map.shift_remove("text");
         }
         SummaryMode::Text => map.retain(|k, _| {
-            ALWAYS.contains(&k.as_str()) || k == "text" || top_level(def, k).is_some_and(|e| e.min > 0)
+            ALWAYS.contains(&k.as_str())
+                || k == "text"
+                || top_level(def, k).is_some_and(|e| e.min > 0)
         }),
         SummaryMode::True => summary_node(def, "", map),
     }
@@ -49,10 +53,14 @@ pub fn subset_summary(resource: &mut Value, mode: SummaryMode) {
 fn summary_node(def: &TypeDef, node: &str, map: &mut Map<String, Value>) {
     map.retain(|k, _| {
         (node.is_empty() && ALWAYS.contains(&k.as_str()))
-            || def.child(node, k.trim_start_matches('_')).is_some_and(|(e, _)| e.summary)
+            || def
+                .child(node, k.trim_start_matches('_'))
+                .is_some_and(|(e, _)| e.summary)
     });
     for (k, v) in map.iter_mut() {
-        let Some((e, _)) = def.child(node, k.trim_start_matches('_')) else { continue };
+        let Some((e, _)) = def.child(node, k.trim_start_matches('_')) else {
+            continue;
+        };
         if def.is_node(&e.path) {
             let path = e.path.clone();
             for_each_object(v, |m| summary_node(def, &path, m));
@@ -62,7 +70,9 @@ fn summary_node(def: &TypeDef, node: &str, map: &mut Map<String, Value>) {
 
 /// Keeps the named top-level elements plus `id`, `meta` and mandatory elements.
 pub fn subset_elements(resource: &mut Value, elements: &[&str]) {
-    let Some(def) = resource_def(resource) else { return };
+    let Some(def) = resource_def(resource) else {
+        return;
+    };
     let Value::Object(map) = resource else { return };
     map.retain(|k, _| {
         let name = k.trim_start_matches('_');
@@ -84,7 +94,10 @@ fn top_level<'a>(def: &'a TypeDef, key: &str) -> Option<&'a crate::ElementDef> {
 fn for_each_object(v: &mut Value, mut f: impl FnMut(&mut Map<String, Value>)) {
     match v {
         Value::Object(m) => f(m),
-        Value::Array(items) => items.iter_mut().filter_map(Value::as_object_mut).for_each(f),
+        Value::Array(items) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(f),
         _ => {}
     }
 }
@@ -123,16 +136,25 @@ mod tests {
         let base = json!({"resourceType":"Observation","id":"1","text":{"status":"generated","div":"<div/>"},"status":"final","code":{"text":"x"},"note":[{"text":"n"}]});
         let mut t = base.clone();
         subset_summary(&mut t, SummaryMode::Text);
-        assert_eq!(keys(&t), ["resourceType", "id", "text", "status", "code", "meta"]);
+        assert_eq!(
+            keys(&t),
+            ["resourceType", "id", "text", "status", "code", "meta"]
+        );
         let mut d = base.clone();
         subset_summary(&mut d, SummaryMode::Data);
-        assert_eq!(keys(&d), ["resourceType", "id", "status", "code", "note", "meta"]);
+        assert_eq!(
+            keys(&d),
+            ["resourceType", "id", "status", "code", "note", "meta"]
+        );
     }
 
     #[test]
     fn elements_keeps_named_and_mandatory() {
         let mut o = json!({"resourceType":"Observation","id":"1","status":"final","code":{"text":"x"},"note":[{"text":"n"}],"issued":"2020-01-01T00:00:00Z"});
         subset_elements(&mut o, &["issued"]);
-        assert_eq!(keys(&o), ["resourceType", "id", "status", "code", "issued", "meta"]);
+        assert_eq!(
+            keys(&o),
+            ["resourceType", "id", "status", "code", "issued", "meta"]
+        );
     }
 }

@@ -13,10 +13,16 @@ const MAX_RESOURCE_NESTING: usize = 8;
 /// Validates a resource; returns every problem found (empty means valid).
 /// `expected_type`, when given, is the type the URL names.
 pub fn validate_resource(resource: &Value, expected_type: Option<&str>) -> Vec<Issue> {
-    let mut v = Validator { defs: definitions(), issues: Vec::new() };
+    let mut v = Validator {
+        defs: definitions(),
+        issues: Vec::new(),
+    };
     match resource {
         Value::Object(map) => {
-            let name = map.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            let name = map
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if let Some(expected) = expected_type
                 && !name.is_empty()
                 && name != expected
@@ -32,7 +38,10 @@ pub fn validate_resource(resource: &Value, expected_type: Option<&str>) -> Vec<I
             }
             v.resource(map, "", 0);
         }
-        _ => v.issues.push(Issue::error(IssueType::Structure, "a resource must be a JSON object")),
+        _ => v.issues.push(Issue::error(
+            IssueType::Structure,
+            "a resource must be a JSON object",
+        )),
     }
     v.issues
 }
@@ -49,14 +58,21 @@ impl Validator {
 
     fn resource(&mut self, map: &Map<String, Value>, expr: &str, nesting: usize) {
         if nesting > MAX_RESOURCE_NESTING {
-            self.err(IssueType::TooCostly, expr, "resources are nested too deeply".into());
+            self.err(
+                IssueType::TooCostly,
+                expr,
+                "resources are nested too deeply".into(),
+            );
             return;
         }
         let Some(name) = map.get("resourceType").and_then(Value::as_str) else {
             self.err(IssueType::Required, expr, "missing 'resourceType'".into());
             return;
         };
-        let Some(def) = self.defs.get(name).filter(|t| t.kind == Kind::Resource && !t.is_abstract)
+        let Some(def) = self
+            .defs
+            .get(name)
+            .filter(|t| t.kind == Kind::Resource && !t.is_abstract)
         else {
             self.err(
                 IssueType::NotSupported,
@@ -65,7 +81,11 @@ impl Validator {
             );
             return;
         };
-        let expr = if expr.is_empty() { name.to_owned() } else { expr.to_owned() };
+        let expr = if expr.is_empty() {
+            name.to_owned()
+        } else {
+            expr.to_owned()
+        };
         self.node(def, "", map, &expr, nesting);
     }
 
@@ -97,18 +117,24 @@ impl Validator {
             };
             if is_primitive_extension {
                 if !self.defs.is_primitive(ty) {
-                    self.err(IssueType::Structure, &child_expr, format!("'{key}' is only allowed on primitive elements"));
+                    self.err(
+                        IssueType::Structure,
+                        &child_expr,
+                        format!("'{key}' is only allowed on primitive elements"),
+                    );
                     continue;
                 }
-                self.items(element, value, &child_expr, |v, item, e| {
-                    match item {
-                        Value::Object(m) => {
-                            let elem = v.defs.get("Element").expect("Element is defined");
-                            v.node(elem, "", m, e, nesting);
-                        }
-                        Value::Null => {}
-                        _ => v.err(IssueType::Structure, e, format!("'{key}' must be an object")),
+                self.items(element, value, &child_expr, |v, item, e| match item {
+                    Value::Object(m) => {
+                        let elem = v.defs.get("Element").expect("Element is defined");
+                        v.node(elem, "", m, e, nesting);
                     }
+                    Value::Null => {}
+                    _ => v.err(
+                        IssueType::Structure,
+                        e,
+                        format!("'{key}' must be an object"),
+                    ),
                 });
                 continue;
             }
@@ -147,22 +173,40 @@ impl Validator {
         match (element.is_repeating(), value) {
             (true, Value::Array(items)) => {
                 if items.is_empty() {
-                    self.err(IssueType::Structure, expr, "arrays must not be empty".into());
+                    self.err(
+                        IssueType::Structure,
+                        expr,
+                        "arrays must not be empty".into(),
+                    );
                 }
                 if let Some(max) = element.max
                     && items.len() > max as usize
                 {
-                    self.err(IssueType::Structure, expr, format!("at most {max} values allowed, found {}", items.len()));
+                    self.err(
+                        IssueType::Structure,
+                        expr,
+                        format!("at most {max} values allowed, found {}", items.len()),
+                    );
                 }
                 for (i, item) in items.iter().enumerate() {
                     each(self, item, &format!("{expr}[{i}]"));
                 }
             }
-            (true, _) => self.err(IssueType::Structure, expr, "must be an array (the element repeats)".into()),
-            (false, Value::Array(_)) => {
-                self.err(IssueType::Structure, expr, "must be a single value, not an array".into())
-            }
-            (false, Value::Null) => self.err(IssueType::Structure, expr, "null is not a valid value".into()),
+            (true, _) => self.err(
+                IssueType::Structure,
+                expr,
+                "must be an array (the element repeats)".into(),
+            ),
+            (false, Value::Array(_)) => self.err(
+                IssueType::Structure,
+                expr,
+                "must be a single value, not an array".into(),
+            ),
+            (false, Value::Null) => self.err(
+                IssueType::Structure,
+                expr,
+                "null is not a valid value".into(),
+            ),
             (false, item) => each(self, item, expr),
         }
     }
@@ -184,7 +228,11 @@ impl Validator {
             }
         }
         for name in missing {
-            self.err(IssueType::Required, &join(expr, &name), format!("missing required element '{name}'"));
+            self.err(
+                IssueType::Required,
+                &join(expr, &name),
+                format!("missing required element '{name}'"),
+            );
         }
     }
 
@@ -200,14 +248,22 @@ impl Validator {
             return;
         }
         let Value::Object(map) = item else {
-            self.err(IssueType::Structure, expr, format!("a {ty} must be a JSON object"));
+            self.err(
+                IssueType::Structure,
+                expr,
+                format!("a {ty} must be a JSON object"),
+            );
             return;
         };
         match ty {
             "Resource" => self.resource(map, expr, nesting + 1),
             _ => {
                 let Some(def) = self.defs.get(ty) else {
-                    self.err(IssueType::NotSupported, expr, format!("type '{ty}' is not supported"));
+                    self.err(
+                        IssueType::NotSupported,
+                        expr,
+                        format!("type '{ty}' is not supported"),
+                    );
                     return;
                 };
                 self.node(def, "", map, expr, nesting);
@@ -235,7 +291,11 @@ impl Validator {
             (JsonKind::Integer, Value::Number(n)) => {
                 let t = n.to_string();
                 if t.parse::<i32>().is_err() {
-                    self.err(IssueType::Value, expr, format!("'{t}' is not a valid {ty} (32-bit integer)"));
+                    self.err(
+                        IssueType::Value,
+                        expr,
+                        format!("'{t}' is not a valid {ty} (32-bit integer)"),
+                    );
                     return;
                 }
                 t
@@ -248,7 +308,11 @@ impl Validator {
                     JsonKind::Integer | JsonKind::Decimal => "a JSON number",
                     JsonKind::String => "a JSON string",
                 };
-                self.err(IssueType::Value, expr, format!("{ty} must be {want}, found {}", json_type(other)));
+                self.err(
+                    IssueType::Value,
+                    expr,
+                    format!("{ty} must be {want}, found {}", json_type(other)),
+                );
                 return;
             }
         };
@@ -256,22 +320,47 @@ impl Validator {
         if matches!(ty, "string" | "markdown") {
             // The spec's prose rule; its regex `[ \r\n\t\S]+` was written for JavaScript, where
             // `\s` matches no-break spaces that Rust's Unicode `\S` would reject.
-            if text.is_empty() || text.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) {
-                self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty} (empty or control characters)", truncate(&text)));
+            if text.is_empty()
+                || text
+                    .chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
+            {
+                self.err(
+                    IssueType::Value,
+                    expr,
+                    format!(
+                        "'{}' is not a valid {ty} (empty or control characters)",
+                        truncate(&text)
+                    ),
+                );
             }
             return;
         }
         if let Some(re) = &primitive.regex
             && !re.is_match(&text)
         {
-            self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty}", truncate(&text)));
+            self.err(
+                IssueType::Value,
+                expr,
+                format!("'{}' is not a valid {ty}", truncate(&text)),
+            );
             return;
         }
-        if matches!(ty, "date" | "dateTime" | "instant") && crate::datetime::parse_date_range(&text).is_none() {
-            self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty}", truncate(&text)));
+        if matches!(ty, "date" | "dateTime" | "instant")
+            && crate::datetime::parse_date_range(&text).is_none()
+        {
+            self.err(
+                IssueType::Value,
+                expr,
+                format!("'{}' is not a valid {ty}", truncate(&text)),
+            );
         }
         if ty == "xhtml" && !text.trim_start().starts_with("<div") {
-            self.err(IssueType::Value, expr, "narrative xhtml must be a <div> element".into());
+            self.err(
+                IssueType::Value,
+                expr,
+                "narrative xhtml must be a <div> element".into(),
+            );
         }
     }
 
@@ -289,28 +378,46 @@ impl Validator {
     /// Required bindings: the code must be in the value set. A coding from a system the value
     /// set does not draw on is accepted when the set cannot be expanded offline.
     fn code_in_value_set(&mut self, url: &str, system: Option<&str>, code: &str, expr: &str) {
-        let Some(systems) = self.defs.value_sets.get(url).and_then(|v| v.systems.as_ref()) else {
+        let Some(systems) = self
+            .defs
+            .value_sets
+            .get(url)
+            .and_then(|v| v.systems.as_ref())
+        else {
             return;
         };
         let ok = match system {
             Some(s) => match systems.get(s) {
                 Some(codes) => codes.contains(code),
                 None => {
-                    self.err(IssueType::CodeInvalid, expr, format!("system '{s}' is not allowed by the required binding to {url}"));
+                    self.err(
+                        IssueType::CodeInvalid,
+                        expr,
+                        format!("system '{s}' is not allowed by the required binding to {url}"),
+                    );
                     return;
                 }
             },
             None => systems.values().any(|codes| codes.contains(code)),
         };
         if !ok {
-            self.err(IssueType::CodeInvalid, expr, format!("'{code}' is not in the required value set {url}"));
+            self.err(
+                IssueType::CodeInvalid,
+                expr,
+                format!("'{code}' is not in the required value set {url}"),
+            );
         }
     }
 
     fn reference(&mut self, element: &ElementDef, map: &Map<String, Value>, expr: &str) {
-        let Some(reference) = map.get("reference").and_then(Value::as_str) else { return };
+        let Some(reference) = map.get("reference").and_then(Value::as_str) else {
+            return;
+        };
         let expr = join(expr, "reference");
-        if reference.starts_with('#') || reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+        if reference.starts_with('#')
+            || reference.starts_with("urn:uuid:")
+            || reference.starts_with("urn:oid:")
+        {
             return;
         }
         // Relative `Type/id[/_history/vid]` or absolute `http(s)://base/Type/id`.
@@ -333,7 +440,14 @@ impl Validator {
             if absolute {
                 return; // an external URL need not follow the REST pattern
             }
-            self.err(IssueType::Value, &expr, format!("'{}' is not a valid reference (expected Type/id)", truncate(reference)));
+            self.err(
+                IssueType::Value,
+                &expr,
+                format!(
+                    "'{}' is not a valid reference (expected Type/id)",
+                    truncate(reference)
+                ),
+            );
             return;
         }
         if let Some(targets) = &element.targets
@@ -342,18 +456,29 @@ impl Validator {
             self.err(
                 IssueType::Value,
                 &expr,
-                format!("a reference to {ty} is not allowed here (allowed: {})", targets.join(", ")),
+                format!(
+                    "a reference to {ty} is not allowed here (allowed: {})",
+                    targets.join(", ")
+                ),
             );
         }
     }
 }
 
 fn join(expr: &str, name: &str) -> String {
-    if expr.is_empty() { name.to_owned() } else { format!("{expr}.{name}") }
+    if expr.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{expr}.{name}")
+    }
 }
 
 fn type_label(def: &TypeDef, node: &str) -> String {
-    if node.is_empty() { def.name.clone() } else { format!("{}.{node}", def.name) }
+    if node.is_empty() {
+        def.name.clone()
+    } else {
+        format!("{}.{node}", def.name)
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -368,7 +493,11 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 fn truncate(s: &str) -> String {
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s.to_owned() }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -381,77 +510,183 @@ mod tests {
         let issues = validate_resource(&value, None);
         let got: Vec<(String, String)> = issues
             .iter()
-            .map(|i| (i.expression.clone().unwrap_or_default(), i.code.as_str().to_owned()))
+            .map(|i| {
+                (
+                    i.expression.clone().unwrap_or_default(),
+                    i.code.as_str().to_owned(),
+                )
+            })
             .collect();
-        let want: Vec<(String, String)> =
-            expected.iter().map(|(e, c)| (e.to_string(), c.to_string())).collect();
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(e, c)| (e.to_string(), c.to_string()))
+            .collect();
         assert_eq!(got, want, "{json}\n{issues:#?}");
     }
 
     #[test]
     fn valid_resources_pass() {
-        check(r#"{"resourceType":"Patient","id":"a","active":true,"name":[{"family":"Nordmann","given":["Ola"]}],"birthDate":"1980-02-29","gender":"male"}"#, &[]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50,"unit":"mg"}}"#, &[]);
-        check(r#"{"resourceType":"Patient","_birthDate":{"extension":[{"url":"http://x","valueDateTime":"1980-01-01T10:00:00+01:00"}]}}"#, &[]);
-        check(r#"{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1","type":"group","item":[{"linkId":"1.1","type":"string"}]}]}"#, &[]);
+        check(
+            r#"{"resourceType":"Patient","id":"a","active":true,"name":[{"family":"Nordmann","given":["Ola"]}],"birthDate":"1980-02-29","gender":"male"}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50,"unit":"mg"}}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Patient","_birthDate":{"extension":[{"url":"http://x","valueDateTime":"1980-01-01T10:00:00+01:00"}]}}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1","type":"group","item":[{"linkId":"1.1","type":"string"}]}]}"#,
+            &[],
+        );
     }
 
     #[test]
     fn structure_errors() {
-        check(r#"{"resourceType":"Patient","foo":1}"#, &[("Patient.foo", "structure")]);
-        check(r#"{"resourceType":"Patient","name":{"family":"x"}}"#, &[("Patient.name", "structure")]);
-        check(r#"{"resourceType":"Patient","gender":["male"]}"#, &[("Patient.gender", "structure")]);
-        check(r#"{"resourceType":"Patient","name":[]}"#, &[("Patient.name", "structure")]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"valueFoo":1}"#, &[("Observation.valueFoo", "structure")]);
-        check(r#"{"resourceType":"Nope"}"#, &[("resourceType", "not-supported")]);
+        check(
+            r#"{"resourceType":"Patient","foo":1}"#,
+            &[("Patient.foo", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Patient","name":{"family":"x"}}"#,
+            &[("Patient.name", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Patient","gender":["male"]}"#,
+            &[("Patient.gender", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Patient","name":[]}"#,
+            &[("Patient.name", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"valueFoo":1}"#,
+            &[("Observation.valueFoo", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Nope"}"#,
+            &[("resourceType", "not-supported")],
+        );
         check(r#"{"id":"x"}"#, &[("", "required")]);
     }
 
     #[test]
     fn cardinality_and_required() {
-        check(r#"{"resourceType":"Observation","code":{"text":"x"}}"#, &[("Observation.status", "required")]);
-        check(r#"{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1"}]}"#, &[("Questionnaire.item[0].type", "required")]);
+        check(
+            r#"{"resourceType":"Observation","code":{"text":"x"}}"#,
+            &[("Observation.status", "required")],
+        );
+        check(
+            r#"{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1"}]}"#,
+            &[("Questionnaire.item[0].type", "required")],
+        );
     }
 
     #[test]
     fn primitive_formats() {
-        check(r#"{"resourceType":"Patient","birthDate":"1980-13-01"}"#, &[("Patient.birthDate", "value")]);
-        check(r#"{"resourceType":"Patient","birthDate":"2023-02-30"}"#, &[("Patient.birthDate", "value")]);
-        check(r#"{"resourceType":"Patient","active":"true"}"#, &[("Patient.active", "value")]);
-        check(r#"{"resourceType":"Patient","multipleBirthInteger":1.5}"#, &[("Patient.multipleBirthInteger", "value")]);
-        check(r#"{"resourceType":"Patient","multipleBirthInteger":3000000000}"#, &[("Patient.multipleBirthInteger", "value")]);
-        check(r#"{"resourceType":"Patient","id":"bad id"}"#, &[("Patient.id", "value")]);
-        check(r#"{"resourceType":"Patient","name":[{"family":""}]}"#, &[("Patient.name[0].family", "value")]);
-        check(r#"{"resourceType":"Patient","name":[{"family":"a\u0001b"}]}"#, &[("Patient.name[0].family", "value")]);
-        check(r#"{"resourceType":"Patient","name":[{"family":"Ås\u00a0Ødegård\n"}]}"#, &[]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":"1.5"}}"#, &[("Observation.valueQuantity.value", "value")]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"issued":"2020-01-01"}"#, &[("Observation.issued", "value")]);
-        check(r#"{"resourceType":"Binary","contentType":"text/plain","data":"not base64!"}"#, &[("Binary.data", "value")]);
+        check(
+            r#"{"resourceType":"Patient","birthDate":"1980-13-01"}"#,
+            &[("Patient.birthDate", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","birthDate":"2023-02-30"}"#,
+            &[("Patient.birthDate", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","active":"true"}"#,
+            &[("Patient.active", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","multipleBirthInteger":1.5}"#,
+            &[("Patient.multipleBirthInteger", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","multipleBirthInteger":3000000000}"#,
+            &[("Patient.multipleBirthInteger", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","id":"bad id"}"#,
+            &[("Patient.id", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","name":[{"family":""}]}"#,
+            &[("Patient.name[0].family", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","name":[{"family":"a\u0001b"}]}"#,
+            &[("Patient.name[0].family", "value")],
+        );
+        check(
+            r#"{"resourceType":"Patient","name":[{"family":"Ås\u00a0Ødegård\n"}]}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":"1.5"}}"#,
+            &[("Observation.valueQuantity.value", "value")],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"issued":"2020-01-01"}"#,
+            &[("Observation.issued", "value")],
+        );
+        check(
+            r#"{"resourceType":"Binary","contentType":"text/plain","data":"not base64!"}"#,
+            &[("Binary.data", "value")],
+        );
     }
 
     #[test]
     fn required_bindings() {
-        check(r#"{"resourceType":"Patient","gender":"boy"}"#, &[("Patient.gender", "code-invalid")]);
-        check(r#"{"resourceType":"Observation","status":"done","code":{}}"#, &[("Observation.status", "code-invalid")]);
+        check(
+            r#"{"resourceType":"Patient","gender":"boy"}"#,
+            &[("Patient.gender", "code-invalid")],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"done","code":{}}"#,
+            &[("Observation.status", "code-invalid")],
+        );
     }
 
     #[test]
     fn references() {
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"Patient/123"}}"#, &[]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"http://example.org/fhir/Patient/1/_history/2"}}"#, &[]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"not a ref"}}"#, &[("Observation.subject.reference", "value")]);
-        check(r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"Medication/1"}}"#, &[("Observation.subject.reference", "value")]);
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"Patient/123"}}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"http://example.org/fhir/Patient/1/_history/2"}}"#,
+            &[],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"not a ref"}}"#,
+            &[("Observation.subject.reference", "value")],
+        );
+        check(
+            r#"{"resourceType":"Observation","status":"final","code":{},"subject":{"reference":"Medication/1"}}"#,
+            &[("Observation.subject.reference", "value")],
+        );
     }
 
     #[test]
     fn contained_and_bundle_entries_are_validated() {
-        check(r#"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o","bogus":1}]}"#, &[("Patient.contained[0].bogus", "structure")]);
-        check(r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","gender":"x"}}]}"#, &[("Bundle.entry[0].resource.gender", "code-invalid")]);
+        check(
+            r#"{"resourceType":"Patient","contained":[{"resourceType":"Organization","id":"o","bogus":1}]}"#,
+            &[("Patient.contained[0].bogus", "structure")],
+        );
+        check(
+            r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","gender":"x"}}]}"#,
+            &[("Bundle.entry[0].resource.gender", "code-invalid")],
+        );
     }
 
     #[test]
     fn type_must_match_url() {
         let v: Value = serde_json::from_str(r#"{"resourceType":"Patient"}"#).unwrap();
-        assert_eq!(validate_resource(&v, Some("Observation"))[0].code, IssueType::Invalid);
+        assert_eq!(
+            validate_resource(&v, Some("Observation"))[0].code,
+            IssueType::Invalid
+        );
     }
 }

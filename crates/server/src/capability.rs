@@ -8,8 +8,10 @@ use crate::interaction::InteractionKind;
 use crate::routes::search::SUPPORTED_SEARCH_PARAMETERS;
 
 pub fn capability_statement(base_url: Option<&str>) -> Value {
-    let interactions: Vec<Value> =
-        InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
+    let interactions: Vec<Value> = InteractionKind::RESOURCE_LEVEL
+        .iter()
+        .map(|k| json!({"code": k.code()}))
+        .collect();
     let search_params: Vec<Value> = SUPPORTED_SEARCH_PARAMETERS
         .iter()
         .map(|(name, ty, doc)| json!({"name": name, "type": ty, "documentation": doc}))
@@ -66,7 +68,10 @@ mod tests {
     #[test]
     fn lists_every_resource_type_and_is_valid() {
         let cs = capability_statement(Some("http://localhost/fhir"));
-        assert_eq!(cs["rest"][0]["resource"].as_array().unwrap().len(), definitions().resource_types().len());
+        assert_eq!(
+            cs["rest"][0]["resource"].as_array().unwrap().len(),
+            definitions().resource_types().len()
+        );
         assert_eq!(cs["fhirVersion"], "4.0.1");
         let issues = helse_fhir_r4::validate_resource(&cs, None);
         assert!(issues.is_empty(), "{issues:?}");

@@ -127,8 +127,20 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
     let m = method.as_str();
     match segments.as_slice() {
         [] => not_allowed(), // system batch/transaction and search come with later work
-        ["metadata"] => if m == "GET" { Ok(Capabilities) } else { not_allowed() },
-        ["_history"] => if m == "GET" { Ok(HistorySystem) } else { not_allowed() },
+        ["metadata"] => {
+            if m == "GET" {
+                Ok(Capabilities)
+            } else {
+                not_allowed()
+            }
+        }
+        ["_history"] => {
+            if m == "GET" {
+                Ok(HistorySystem)
+            } else {
+                not_allowed()
+            }
+        }
         [ty] => {
             let ty = resource_type(ty)?;
             match m {
@@ -142,15 +154,27 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
         }
         [ty, "_search"] => {
             let ty = resource_type(ty)?;
-            if m == "POST" { Ok(SearchType(ty)) } else { not_allowed() }
+            if m == "POST" {
+                Ok(SearchType(ty))
+            } else {
+                not_allowed()
+            }
         }
         [ty, "_history"] => {
             let ty = resource_type(ty)?;
-            if m == "GET" { Ok(HistoryType(ty)) } else { not_allowed() }
+            if m == "GET" {
+                Ok(HistoryType(ty))
+            } else {
+                not_allowed()
+            }
         }
         [ty, "$validate"] => {
             let ty = resource_type(ty)?;
-            if m == "POST" { Ok(Validate(ty, None)) } else { not_allowed() }
+            if m == "POST" {
+                Ok(Validate(ty, None))
+            } else {
+                not_allowed()
+            }
         }
         [ty, id] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
@@ -164,18 +188,30 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
         }
         [ty, id, "_history"] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
-            if m == "GET" { Ok(HistoryInstance(ty, id)) } else { not_allowed() }
+            if m == "GET" {
+                Ok(HistoryInstance(ty, id))
+            } else {
+                not_allowed()
+            }
         }
         [ty, id, "$validate"] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
-            if m == "POST" { Ok(Validate(ty, Some(id))) } else { not_allowed() }
+            if m == "POST" {
+                Ok(Validate(ty, Some(id)))
+            } else {
+                not_allowed()
+            }
         }
         [ty, id, "_history", vid] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
             let vid = vid
                 .parse()
                 .map_err(|_| FhirError::BadRequest(format!("'{vid}' is not a version id")))?;
-            if m == "GET" || m == "HEAD" { Ok(Vread(ty, id, vid)) } else { not_allowed() }
+            if m == "GET" || m == "HEAD" {
+                Ok(Vread(ty, id, vid))
+            } else {
+                not_allowed()
+            }
         }
         _ => Err(FhirError::NotFound(format!("the path /{path}"))),
     }
@@ -190,7 +226,10 @@ mod tests {
             Ok(i) => format!("{i:?}"),
             Err(e) => format!("{:?}", e.status_and_code().0.as_u16()),
         };
-        let got = got.replace("ResourceType(", "").replace("ResourceId(", "").replace(')', "");
+        let got = got
+            .replace("ResourceType(", "")
+            .replace("ResourceId(", "")
+            .replace(')', "");
         assert_eq!(got, expected, "{method} {path}");
     }
 

@@ -10,14 +10,13 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    HistoryPage, HistoryQuery, Method, SqlArg, ResourceStore, StoreError, StoreResult, StoredVersion,
-    Write, WriteOutcome, check_precondition, history_filter, redact_url,
+    HistoryPage, HistoryQuery, Method, ResourceStore, SqlArg, StoreError, StoreResult,
+    StoredVersion, Write, WriteOutcome, check_precondition, history_filter, redact_url,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE resource_versions (
+const MIGRATIONS: &[&str] = &["CREATE TABLE resource_versions (
         seq BIGSERIAL PRIMARY KEY,
         resource_type TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -37,8 +36,7 @@ const MIGRATIONS: &[&str] = &[
         deleted BOOLEAN NOT NULL,
         PRIMARY KEY (resource_type, id)
      );
-     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);",
-];
+     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);"];
 
 /// Attempts for a write that loses a race to create the same id.
 const WRITE_ATTEMPTS: usize = 5;
@@ -55,8 +53,17 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: usize) -> StoreResult<Self> {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Config(format!("{}: {e}", redact_url(url))))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(max_connections).build().map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .build()
+            .map_err(backend)?;
         let store = PostgresStore { pool };
         store.migrate().await?;
         Ok(store)
@@ -66,7 +73,9 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
         // One migrator at a time, even with several servers starting together.
-        tx.execute("SELECT pg_advisory_xact_lock(7420113)", &[]).await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420113)", &[])
+            .await
+            .map_err(backend)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .await
             .map_err(backend)?;
@@ -78,10 +87,15 @@ impl PostgresStore {
         for sql in MIGRATIONS.iter().skip(current as usize) {
             tx.batch_execute(sql).await.map_err(backend)?;
         }
-        tx.execute("DELETE FROM schema_version", &[]).await.map_err(backend)?;
-        tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(MIGRATIONS.len() as i32)])
+        tx.execute("DELETE FROM schema_version", &[])
             .await
             .map_err(backend)?;
+        tx.execute(
+            "INSERT INTO schema_version VALUES ($1)",
+            &[&(MIGRATIONS.len() as i32)],
+        )
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -94,9 +108,15 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(|e| (backend(e), false))?;
         let tx = client.transaction().await.map_err(fail)?;
         let (ty, id) = match write {
-            Write::Create { resource_type, id, .. }
-            | Write::Update { resource_type, id, .. }
-            | Write::Delete { resource_type, id, .. } => (*resource_type, id),
+            Write::Create {
+                resource_type, id, ..
+            }
+            | Write::Update {
+                resource_type, id, ..
+            }
+            | Write::Delete {
+                resource_type, id, ..
+            } => (*resource_type, id),
         };
         let current = tx
             .query_opt(
@@ -109,13 +129,25 @@ impl PostgresStore {
         let (version_id, method, resource) = match write {
             Write::Create { resource, .. } => {
                 if current.is_some() {
-                    return Err((StoreError::Backend(format!("id {id} already exists")), false));
+                    return Err((
+                        StoreError::Backend(format!("id {id} already exists")),
+                        false,
+                    ));
                 }
                 (1, Method::Post, Some(resource.clone()))
             }
-            Write::Update { resource, method, if_match, .. } => {
+            Write::Update {
+                resource,
+                method,
+                if_match,
+                ..
+            } => {
                 check_precondition(*if_match, current).map_err(|e| (e, false))?;
-                (current.map_or(1, |(v, _)| v + 1), *method, Some(resource.clone()))
+                (
+                    current.map_or(1, |(v, _)| v + 1),
+                    *method,
+                    Some(resource.clone()),
+                )
             }
             Write::Delete { if_match, .. } => {
                 check_precondition(*if_match, current).map_err(|e| (e, false))?;
@@ -157,7 +189,14 @@ impl PostgresStore {
         .await
         .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
-        let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
+        let v = StoredVersion {
+            resource_type: ty,
+            id: id.clone(),
+            version_id,
+            last_updated,
+            method,
+            body,
+        };
         Ok(match (method, current) {
             (Method::Delete, _) => WriteOutcome::Deleted(v),
             (_, Some((_, false))) => WriteOutcome::Updated(v),
@@ -166,7 +205,8 @@ impl PostgresStore {
     }
 }
 
-const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+const VERSION_COLUMNS: &str =
+    "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
 
 fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
     let corrupt = |e: String| StoreError::Corrupt(e);
@@ -198,7 +238,11 @@ fn number_placeholders(sql: &str) -> String {
 
 #[async_trait]
 impl ResourceStore for PostgresStore {
-    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
+    async fn read(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> StoreResult<Option<StoredVersion>> {
         let client = self.pool.get().await.map_err(backend)?;
         let stmt = client
             .prepare_cached(&format!(
@@ -207,7 +251,10 @@ impl ResourceStore for PostgresStore {
             ))
             .await
             .map_err(backend)?;
-        let row = client.query_opt(&stmt, &[&resource_type.as_str(), &id.as_str()]).await.map_err(backend)?;
+        let row = client
+            .query_opt(&stmt, &[&resource_type.as_str(), &id.as_str()])
+            .await
+            .map_err(backend)?;
         row.map(|r| version_from_row(&r, 0)).transpose()
     }
 
@@ -226,7 +273,10 @@ impl ResourceStore for PostgresStore {
             .await
             .map_err(backend)?;
         let row = client
-            .query_opt(&stmt, &[&resource_type.as_str(), &id.as_str(), &(version_id as i64)])
+            .query_opt(
+                &stmt,
+                &[&resource_type.as_str(), &id.as_str(), &(version_id as i64)],
+            )
             .await
             .map_err(backend)?;
         row.map(|r| version_from_row(&r, 0)).transpose()
@@ -256,9 +306,17 @@ impl ResourceStore for PostgresStore {
             })
             .collect();
         let client = self.pool.get().await.map_err(backend)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         let total: i64 = client
-            .query_one(&number_placeholders(&format!("SELECT count(*) FROM resource_versions v WHERE {filter}")), &refs)
+            .query_one(
+                &number_placeholders(&format!(
+                    "SELECT count(*) FROM resource_versions v WHERE {filter}"
+                )),
+                &refs,
+            )
             .await
             .map_err(backend)?
             .get(0);
@@ -281,7 +339,11 @@ impl ResourceStore for PostgresStore {
             versions.truncate(q.count);
             versions.last().map(|(s, _)| *s).unwrap_or_default()
         });
-        Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
+        Ok(HistoryPage {
+            versions,
+            next_before_seq: next,
+            total: total as u64,
+        })
     }
 
     async fn list(
@@ -335,6 +397,9 @@ impl ResourceStore for PostgresStore {
 mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
-        assert_eq!(super::number_placeholders("a = ? AND b < ? LIMIT ?"), "a = $1 AND b < $2 LIMIT $3");
+        assert_eq!(
+            super::number_placeholders("a = ? AND b < ? LIMIT ?"),
+            "a = $1 AND b < $2 LIMIT $3"
+        );
     }
 }

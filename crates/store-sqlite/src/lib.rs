@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
-    HistoryPage, HistoryQuery, Method, SqlArg, ResourceStore, StoreError, StoreResult, StoredVersion,
-    Write, WriteOutcome, history_filter,
+    HistoryPage, HistoryQuery, Method, ResourceStore, SqlArg, StoreError, StoreResult,
+    StoredVersion, Write, WriteOutcome, history_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -74,7 +74,8 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(backend)?;
-                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(backend)?;
                 c
             }
         };
@@ -91,9 +92,13 @@ pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+const VERSION_COLUMNS: &str =
+    "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
 
-pub(crate) fn version_from_row(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<StoredVersion> {
+pub(crate) fn version_from_row(
+    row: &rusqlite::Row<'_>,
+    offset: usize,
+) -> rusqlite::Result<StoredVersion> {
     let ty: String = row.get(offset)?;
     let id: String = row.get(offset + 1)?;
     let method: String = row.get(offset + 4)?;
@@ -112,13 +117,19 @@ pub(crate) fn version_from_row(row: &rusqlite::Row<'_>, offset: usize) -> rusqli
 
 #[async_trait]
 impl ResourceStore for SqliteStore {
-    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
+    async fn read(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> StoreResult<Option<StoredVersion>> {
         self.with_reader(|c| {
             c.prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
                  WHERE r.resource_type = ?1 AND r.id = ?2"
             ))?
-            .query_row(params![resource_type.as_str(), id.as_str()], |row| version_from_row(row, 0))
+            .query_row(params![resource_type.as_str(), id.as_str()], |row| {
+                version_from_row(row, 0)
+            })
             .optional()
         })
     }
@@ -134,9 +145,10 @@ impl ResourceStore for SqliteStore {
                 "SELECT {VERSION_COLUMNS} FROM resource_versions v
                  WHERE v.resource_type = ?1 AND v.id = ?2 AND v.version_id = ?3"
             ))?
-            .query_row(params![resource_type.as_str(), id.as_str(), version_id as i64], |row| {
-                version_from_row(row, 0)
-            })
+            .query_row(
+                params![resource_type.as_str(), id.as_str(), version_id as i64],
+                |row| version_from_row(row, 0),
+            )
             .optional()
         })
     }
@@ -146,7 +158,9 @@ impl ResourceStore for SqliteStore {
         {
             let jobs = self.jobs.lock().expect("writer queue");
             let sender = jobs.as_ref().ok_or(StoreError::ShuttingDown)?;
-            sender.send(Job { write, reply }).map_err(|_| StoreError::ShuttingDown)?;
+            sender
+                .send(Job { write, reply })
+                .map_err(|_| StoreError::ShuttingDown)?;
         }
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
@@ -172,7 +186,8 @@ impl ResourceStore for SqliteStore {
         );
         page_args.push(((q.count + 1) as i64).into());
         self.with_reader(|c| {
-            let total: i64 = c.query_row(&count_sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
+            let total: i64 =
+                c.query_row(&count_sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
             let mut stmt = c.prepare_cached(&page_sql)?;
             let mut versions = stmt
                 .query_map(rusqlite::params_from_iter(&page_args), |row| {
@@ -183,7 +198,11 @@ impl ResourceStore for SqliteStore {
                 versions.truncate(q.count);
                 versions.last().map(|(s, _)| *s).unwrap_or_default()
             });
-            Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
+            Ok(HistoryPage {
+                versions,
+                next_before_seq: next,
+                total: total as u64,
+            })
         })
     }
 

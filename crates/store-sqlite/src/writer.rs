@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
-use helse_store::{Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition};
+use helse_store::{
+    Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -25,7 +27,10 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Self {
-        Writer { conn, last_stamp: 0 }
+        Writer {
+            conn,
+            last_stamp: 0,
+        }
     }
 
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
@@ -56,7 +61,9 @@ impl Writer {
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
             for job in batch {
-                let _ = job.reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Backend(format!("commit failed: {e}"))));
             }
             return;
         }
@@ -66,9 +73,15 @@ impl Writer {
     }
 
     fn apply_in_savepoint(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
-        self.conn.execute_batch("SAVEPOINT write").map_err(backend)?;
+        self.conn
+            .execute_batch("SAVEPOINT write")
+            .map_err(backend)?;
         let result = self.apply(write);
-        let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+        let end = if result.is_ok() {
+            "RELEASE write"
+        } else {
+            "ROLLBACK TO write; RELEASE write"
+        };
         self.conn.execute_batch(end).map_err(backend)?;
         result
     }
@@ -82,7 +95,9 @@ impl Writer {
 
     fn current(&self, ty: ResourceType, id: &ResourceId) -> StoreResult<Option<(u64, bool)>> {
         self.conn
-            .prepare_cached("SELECT version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2")
+            .prepare_cached(
+                "SELECT version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2",
+            )
             .and_then(|mut s| {
                 s.query_row(params![ty.as_str(), id.as_str()], |r| {
                     Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?))
@@ -94,28 +109,50 @@ impl Writer {
 
     fn apply(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
         match write {
-            Write::Create { resource_type, id, resource } => {
+            Write::Create {
+                resource_type,
+                id,
+                resource,
+            } => {
                 if self.current(*resource_type, id)?.is_some() {
                     return Err(StoreError::Backend(format!("id {id} already exists")));
                 }
                 let v = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
                 Ok(WriteOutcome::Created(v))
             }
-            Write::Update { resource_type, id, resource, method, if_match } => {
+            Write::Update {
+                resource_type,
+                id,
+                resource,
+                method,
+                if_match,
+            } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;
                 let next = current.map_or(1, |(v, _)| v + 1);
                 let v = self.insert(*resource_type, id, next, *method, Some(resource.clone()))?;
                 let created = current.is_none_or(|(_, deleted)| deleted);
-                Ok(if created { WriteOutcome::Created(v) } else { WriteOutcome::Updated(v) })
+                Ok(if created {
+                    WriteOutcome::Created(v)
+                } else {
+                    WriteOutcome::Updated(v)
+                })
             }
-            Write::Delete { resource_type, id, if_match } => {
+            Write::Delete {
+                resource_type,
+                id,
+                if_match,
+            } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;
                 match current {
-                    Some((v, false)) => {
-                        Ok(WriteOutcome::Deleted(self.insert(*resource_type, id, v + 1, Method::Delete, None)?))
-                    }
+                    Some((v, false)) => Ok(WriteOutcome::Deleted(self.insert(
+                        *resource_type,
+                        id,
+                        v + 1,
+                        Method::Delete,
+                        None,
+                    )?)),
                     _ => Ok(WriteOutcome::NothingToDelete),
                 }
             }
@@ -165,6 +202,13 @@ impl Writer {
                 s.execute(params![ty.as_str(), id.as_str(), version_id as i64, seq, body.is_none()])
             })
             .map_err(backend)?;
-        Ok(StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body })
+        Ok(StoredVersion {
+            resource_type: ty,
+            id: id.clone(),
+            version_id,
+            last_updated,
+            method,
+            body,
+        })
     }
 }

@@ -70,7 +70,11 @@ impl Method {
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Create with a server-assigned id.
-    Create { resource_type: ResourceType, id: ResourceId, resource: Value },
+    Create {
+        resource_type: ResourceType,
+        id: ResourceId,
+        resource: Value,
+    },
     /// Update, or create with the client's id when none exists.
     Update {
         resource_type: ResourceType,
@@ -79,7 +83,11 @@ pub enum Write {
         method: Method,
         if_match: Option<u64>,
     },
-    Delete { resource_type: ResourceType, id: ResourceId, if_match: Option<u64> },
+    Delete {
+        resource_type: ResourceType,
+        id: ResourceId,
+        if_match: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +102,9 @@ pub enum WriteOutcome {
 impl WriteOutcome {
     pub fn version(&self) -> Option<&StoredVersion> {
         match self {
-            WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => Some(v),
+            WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => {
+                Some(v)
+            }
             WriteOutcome::NothingToDelete => None,
         }
     }
@@ -158,11 +168,14 @@ pub fn check_precondition(if_match: Option<u64>, current: Option<(u64, bool)>) -
     }
 }
 
-
 #[async_trait]
 pub trait ResourceStore: Send + Sync + 'static {
     /// The current version (which may be a delete marker), or `None` if never written.
-    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>>;
+    async fn read(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> StoreResult<Option<StoredVersion>>;
     async fn vread(
         &self,
         resource_type: ResourceType,
@@ -172,8 +185,12 @@ pub trait ResourceStore: Send + Sync + 'static {
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome>;
     async fn history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
     /// Current, non-deleted resources of a type, in write order, for listing and paging.
-    async fn list(&self, resource_type: ResourceType, count: usize, after_seq: Option<i64>)
-    -> StoreResult<(Vec<(i64, StoredVersion)>, u64)>;
+    async fn list(
+        &self,
+        resource_type: ResourceType,
+        count: usize,
+        after_seq: Option<i64>,
+    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.
@@ -235,10 +252,16 @@ mod tests {
 
     #[test]
     fn locations_parse_and_redact() {
-        assert_eq!(StoreLocation::parse("sqlite:./data/x.db").unwrap(), StoreLocation::Sqlite("./data/x.db".into()));
+        assert_eq!(
+            StoreLocation::parse("sqlite:./data/x.db").unwrap(),
+            StoreLocation::Sqlite("./data/x.db".into())
+        );
         let pg = StoreLocation::parse("postgres://helse:s3cret@localhost/helse").unwrap();
         assert_eq!(format!("{pg:?}"), "postgres://helse:***@localhost/helse");
-        assert_eq!(redact_url("postgres://h@x/db?password=abc&sslmode=off"), "postgres://h@x/db?password=***&sslmode=off");
+        assert_eq!(
+            redact_url("postgres://h@x/db?password=abc&sslmode=off"),
+            "postgres://h@x/db?password=***&sslmode=off"
+        );
         assert!(StoreLocation::parse("mysql://x").is_err());
     }
 }

@@ -8,7 +8,9 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource};
+use helse_fhir_r4::{
+    Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource,
+};
 use helse_store::{HistoryScope, Method as WriteMethod, StoredVersion, Write, WriteOutcome};
 use serde_json::Value;
 
@@ -32,18 +34,24 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
     fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn prefer(&self, key: &str) -> Option<&str> {
-        self.headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split([',', ';'])).find_map(
-            |p| {
+        self.headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split([',', ';']))
+            .find_map(|p| {
                 let (k, v) = p.trim().split_once('=')?;
                 (k.trim() == key).then(|| v.trim().trim_matches('"'))
-            },
-        )
+            })
     }
 }
 
@@ -73,7 +81,11 @@ pub async fn handle(
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut kind = InteractionKind::Other;
-    let result = tokio::time::timeout(timeout, dispatch(&state, &method, &uri, &headers, body, &mut kind)).await;
+    let result = tokio::time::timeout(
+        timeout,
+        dispatch(&state, &method, &uri, &headers, body, &mut kind),
+    )
+    .await;
     let response = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -82,7 +94,12 @@ pub async fn handle(
     let status = response.status().as_u16();
     state.metrics.record(kind, status, started.elapsed());
     // Ids and bodies can identify patients: log the interaction kind only.
-    tracing::debug!(interaction = kind.code(), status, micros = started.elapsed().as_micros() as u64, "fhir request");
+    tracing::debug!(
+        interaction = kind.code(),
+        status,
+        micros = started.elapsed().as_micros() as u64,
+        "fhir request"
+    );
     response
 }
 
@@ -110,14 +127,18 @@ async fn dispatch(
         summary: match param("_summary") {
             None | Some("count") => None,
             Some(s) => Some(
-                SummaryMode::parse(s).ok_or_else(|| FhirError::BadRequest(format!("_summary '{s}' is not valid")))?,
+                SummaryMode::parse(s)
+                    .ok_or_else(|| FhirError::BadRequest(format!("_summary '{s}' is not valid")))?,
             ),
         },
         elements: param("_elements").map(|e| e.split(',').map(|s| s.trim().to_owned()).collect()),
     };
     let base = match &state.base_url {
         Some(b) => b.clone(),
-        None => format!("http://{}/fhir", header(header::HOST).unwrap_or("localhost")),
+        None => format!(
+            "http://{}/fhir",
+            header(header::HOST).unwrap_or("localhost")
+        ),
     };
     let ctx = Ctx {
         state,
@@ -139,17 +160,26 @@ async fn dispatch(
             | Interaction::ConditionalPatch(_)
             | Interaction::Validate(..)
     );
-    let body = if needs_body { Some(read_body(state, headers, body).await?) } else { None };
+    let body = if needs_body {
+        Some(read_body(state, headers, body).await?)
+    } else {
+        None
+    };
 
     let response = match interaction {
-        Interaction::Capabilities => {
-            FhirResponse::new(StatusCode::OK, Payload::Json(state.capability_statement.clone()))
-        }
+        Interaction::Capabilities => FhirResponse::new(
+            StatusCode::OK,
+            Payload::Json(state.capability_statement.clone()),
+        ),
         Interaction::Read(ty, id) => read(&ctx, ty, &id).await?,
         Interaction::Vread(ty, id, vid) => vread(&ctx, ty, &id, vid).await?,
         Interaction::Create(ty) => create(&ctx, ty, body.expect("read above")).await?,
-        Interaction::Update(ty, id) => update(&ctx, ty, id, body.expect("read above"), WriteMethod::Put).await?,
-        Interaction::ConditionalUpdate(ty) => conditional_update(&ctx, ty, body.expect("read above")).await?,
+        Interaction::Update(ty, id) => {
+            update(&ctx, ty, id, body.expect("read above"), WriteMethod::Put).await?
+        }
+        Interaction::ConditionalUpdate(ty) => {
+            conditional_update(&ctx, ty, body.expect("read above")).await?
+        }
         Interaction::Patch(ty, id) => patch(&ctx, ty, id, body.expect("read above")).await?,
         Interaction::ConditionalPatch(ty) => {
             let id = single_match(&ctx, ty).await?;
@@ -161,11 +191,18 @@ async fn dispatch(
             match ids.as_slice() {
                 [] => deleted_outcome("no resource matched; nothing was deleted", None),
                 [id] => delete(&ctx, ty, id.clone()).await?,
-                _ => return Err(FhirError::PreconditionFailed(format!("{} resources match; refusing to delete more than one", ids.len()))),
+                _ => {
+                    return Err(FhirError::PreconditionFailed(format!(
+                        "{} resources match; refusing to delete more than one",
+                        ids.len()
+                    )));
+                }
             }
         }
         Interaction::SearchType(ty) => search::search(&ctx, ty).await?,
-        Interaction::HistoryInstance(ty, id) => history::history(&ctx, HistoryScope::Instance(ty, id)).await?,
+        Interaction::HistoryInstance(ty, id) => {
+            history::history(&ctx, HistoryScope::Instance(ty, id)).await?
+        }
         Interaction::HistoryType(ty) => history::history(&ctx, HistoryScope::Type(ty)).await?,
         Interaction::HistorySystem => history::history(&ctx, HistoryScope::System).await?,
         Interaction::Validate(ty, id) => validate(ty, id, body.expect("read above"))?,
@@ -183,8 +220,16 @@ pub enum RequestBody {
     JsonPatch(Value),
 }
 
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<RequestBody, FhirError> {
-    let kind = body_kind(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<RequestBody, FhirError> {
+    let kind = body_kind(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let limit = state.limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -193,9 +238,12 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     if declared.is_some_and(|n| n > limit) {
         return Err(FhirError::PayloadTooLarge(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| FhirError::PayloadTooLarge(limit))?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| FhirError::PayloadTooLarge(limit))?;
     check_depth(&bytes, state.limits.max_json_depth)?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| FhirError::MalformedJson(format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| FhirError::MalformedJson(format!("body is not valid JSON: {e}")))?;
     Ok(match kind {
         BodyKind::Resource => RequestBody::Resource(value),
         BodyKind::JsonPatch => RequestBody::JsonPatch(value),
@@ -220,7 +268,9 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), FhirError> {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
-                    return Err(FhirError::MalformedJson(format!("JSON is nested deeper than {max} levels")));
+                    return Err(FhirError::MalformedJson(format!(
+                        "JSON is nested deeper than {max} levels"
+                    )));
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
@@ -233,34 +283,52 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), FhirError> {
 fn expect_resource(body: RequestBody) -> Result<Value, FhirError> {
     match body {
         RequestBody::Resource(v) => Ok(v),
-        RequestBody::JsonPatch(_) => Err(FhirError::UnsupportedMediaType("application/json-patch+json".into())),
+        RequestBody::JsonPatch(_) => Err(FhirError::UnsupportedMediaType(
+            "application/json-patch+json".into(),
+        )),
     }
 }
 
 /// Checks shape and type, then validates; returns the resource ready to store.
 fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
     if !value.is_object() {
-        return Err(FhirError::MalformedJson("a resource must be a JSON object".into()));
+        return Err(FhirError::MalformedJson(
+            "a resource must be a JSON object".into(),
+        ));
     }
     match value.get("resourceType").and_then(Value::as_str) {
         None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
         Some(t) if t != ty.as_str() => {
-            return Err(FhirError::BadRequest(format!("resourceType '{t}' does not match the URL's type '{ty}'")));
+            return Err(FhirError::BadRequest(format!(
+                "resourceType '{t}' does not match the URL's type '{ty}'"
+            )));
         }
         Some(_) => {}
     }
     let issues = validate_resource(&value, Some(ty.as_str()));
-    if issues.iter().any(|i| matches!(i.severity, helse_fhir_r4::IssueSeverity::Error | helse_fhir_r4::IssueSeverity::Fatal)) {
+    if issues.iter().any(|i| {
+        matches!(
+            i.severity,
+            helse_fhir_r4::IssueSeverity::Error | helse_fhir_r4::IssueSeverity::Fatal
+        )
+    }) {
         return Err(FhirError::Invalid(issues));
     }
     Ok(value)
 }
 
 fn location(ctx: &Ctx<'_>, v: &StoredVersion) -> String {
-    format!("{}/{}/{}/_history/{}", ctx.base, v.resource_type, v.id, v.version_id)
+    format!(
+        "{}/{}/{}/_history/{}",
+        ctx.base, v.resource_type, v.id, v.version_id
+    )
 }
 
-async fn current(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<StoredVersion, FhirError> {
+async fn current(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: &ResourceId,
+) -> Result<StoredVersion, FhirError> {
     match ctx.state.store.read(ty, id).await? {
         None => Err(FhirError::NotFound(format!("{ty}/{id}"))),
         Some(v) if v.is_deleted() => Err(FhirError::Gone(format!("{ty}/{id}"))),
@@ -282,12 +350,19 @@ async fn read(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirRe
     Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v))
 }
 
-async fn vread(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId, vid: u64) -> Result<FhirResponse, FhirError> {
+async fn vread(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: &ResourceId,
+    vid: u64,
+) -> Result<FhirResponse, FhirError> {
     match ctx.state.store.vread(ty, id, vid).await? {
         None => Err(FhirError::NotFound(format!("{ty}/{id}/_history/{vid}"))),
         Some(v) => match v.body.clone() {
             None => Err(FhirError::Gone(format!("{ty}/{id}/_history/{vid}"))),
-            Some(body) => Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v)),
+            Some(body) => {
+                Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v))
+            }
         },
     }
 }
@@ -299,7 +374,13 @@ fn written(ctx: &Ctx<'_>, status: StatusCode, v: &StoredVersion) -> FhirResponse
         Some("OperationOutcome") => Payload::Json(helse_fhir_r4::operation_outcome(&[Issue {
             severity: helse_fhir_r4::IssueSeverity::Information,
             code: IssueType::Informational,
-            diagnostics: format!("{} {}/{} version {}", status.canonical_reason().unwrap_or(""), v.resource_type, v.id, v.version_id),
+            diagnostics: format!(
+                "{} {}/{} version {}",
+                status.canonical_reason().unwrap_or(""),
+                v.resource_type,
+                v.id,
+                v.version_id
+            ),
             expression: None,
         }])),
         _ => Payload::Stored(v.body.clone().expect("written version has a body")),
@@ -309,11 +390,17 @@ fn written(ctx: &Ctx<'_>, status: StatusCode, v: &StoredVersion) -> FhirResponse
         .header(header::LOCATION, &location(ctx, v))
 }
 
-async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<FhirResponse, FhirError> {
+async fn create(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    body: RequestBody,
+) -> Result<FhirResponse, FhirError> {
     let resource = validated(ty, expect_resource(body)?)?;
     if let Some(criteria) = ctx.header(header::HeaderName::from_static("if-none-exist")) {
         let criteria: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
-            &format!("/?{}", criteria.trim_start_matches('?')).parse::<Uri>().map_err(|_| FhirError::BadRequest("If-None-Exist is not a query".into()))?,
+            &format!("/?{}", criteria.trim_start_matches('?'))
+                .parse::<Uri>()
+                .map_err(|_| FhirError::BadRequest("If-None-Exist is not a query".into()))?,
         )
         .map(|q| q.0)
         .map_err(|e| FhirError::BadRequest(format!("If-None-Exist: {e}")))?;
@@ -324,18 +411,35 @@ async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<Fh
                 let v = current(ctx, ty, id).await?;
                 return Ok(written(ctx, StatusCode::OK, &v));
             }
-            _ => return Err(FhirError::PreconditionFailed(format!("If-None-Exist matches {} resources", ids.len()))),
+            _ => {
+                return Err(FhirError::PreconditionFailed(format!(
+                    "If-None-Exist matches {} resources",
+                    ids.len()
+                )));
+            }
         }
     }
     let id = ResourceId::new_random(uuid::Uuid::new_v4());
-    let outcome = ctx.state.store.write(Write::Create { resource_type: ty, id, resource }).await?;
+    let outcome = ctx
+        .state
+        .store
+        .write(Write::Create {
+            resource_type: ty,
+            id,
+            resource,
+        })
+        .await?;
     let v = outcome.version().expect("create writes a version");
     Ok(written(ctx, StatusCode::CREATED, v))
 }
 
 fn if_match(ctx: &Ctx<'_>) -> Result<Option<u64>, FhirError> {
     ctx.header(header::IF_MATCH)
-        .map(|v| parse_etag(v).ok_or_else(|| FhirError::BadRequest(format!("If-Match '{v}' is not a version ETag"))))
+        .map(|v| {
+            parse_etag(v).ok_or_else(|| {
+                FhirError::BadRequest(format!("If-Match '{v}' is not a version ETag"))
+            })
+        })
         .transpose()
 }
 
@@ -348,9 +452,15 @@ async fn update(
 ) -> Result<FhirResponse, FhirError> {
     let resource = validated(ty, expect_resource(body)?)?;
     match resource.get("id").and_then(Value::as_str) {
-        None => return Err(FhirError::BadRequest("the resource has no id; an update must carry the id of the URL".into())),
+        None => {
+            return Err(FhirError::BadRequest(
+                "the resource has no id; an update must carry the id of the URL".into(),
+            ));
+        }
         Some(body_id) if body_id != id.as_str() => {
-            return Err(FhirError::BadRequest(format!("the body's id '{body_id}' does not match the URL's id '{id}'")));
+            return Err(FhirError::BadRequest(format!(
+                "the body's id '{body_id}' does not match the URL's id '{id}'"
+            )));
         }
         Some(_) => {}
     }
@@ -366,7 +476,17 @@ async fn store_update(
     method: WriteMethod,
     if_match: Option<u64>,
 ) -> Result<FhirResponse, FhirError> {
-    let outcome = ctx.state.store.write(Write::Update { resource_type: ty, id, resource, method, if_match }).await?;
+    let outcome = ctx
+        .state
+        .store
+        .write(Write::Update {
+            resource_type: ty,
+            id,
+            resource,
+            method,
+            if_match,
+        })
+        .await?;
     match &outcome {
         WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, v)),
         WriteOutcome::Updated(v) => Ok(written(ctx, StatusCode::OK, v)),
@@ -379,22 +499,40 @@ async fn single_match(ctx: &Ctx<'_>, ty: ResourceType) -> Result<ResourceId, Fhi
     match ids.len() {
         0 => Err(FhirError::NotFound(format!("no {ty} matches the criteria"))),
         1 => Ok(ids.into_iter().next().expect("one")),
-        n => Err(FhirError::PreconditionFailed(format!("{n} resources match the criteria"))),
+        n => Err(FhirError::PreconditionFailed(format!(
+            "{n} resources match the criteria"
+        ))),
     }
 }
 
-async fn conditional_update(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<FhirResponse, FhirError> {
+async fn conditional_update(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    body: RequestBody,
+) -> Result<FhirResponse, FhirError> {
     let resource = validated(ty, expect_resource(body)?)?;
     let ids = search::resolve_criteria(ctx, ty, ctx.query).await?;
-    let body_id = resource.get("id").and_then(Value::as_str).map(ResourceId::parse).transpose().map_err(|e| FhirError::BadRequest(e.to_string()))?;
+    let body_id = resource
+        .get("id")
+        .and_then(Value::as_str)
+        .map(ResourceId::parse)
+        .transpose()
+        .map_err(|e| FhirError::BadRequest(e.to_string()))?;
     let id = match (ids.as_slice(), body_id) {
         ([], Some(id)) => id,
         ([], None) => ResourceId::new_random(uuid::Uuid::new_v4()),
         ([found], Some(id)) if *found != id => {
-            return Err(FhirError::BadRequest(format!("the body's id '{id}' differs from the matching resource '{found}'")));
+            return Err(FhirError::BadRequest(format!(
+                "the body's id '{id}' differs from the matching resource '{found}'"
+            )));
         }
         ([found], _) => found.clone(),
-        (many, _) => return Err(FhirError::PreconditionFailed(format!("{} resources match the criteria", many.len()))),
+        (many, _) => {
+            return Err(FhirError::PreconditionFailed(format!(
+                "{} resources match the criteria",
+                many.len()
+            )));
+        }
     };
     let if_match = if_match(ctx)?;
     store_update(ctx, ty, id, resource, WriteMethod::Put, if_match).await
@@ -403,33 +541,66 @@ async fn conditional_update(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) 
 /// Attempts for a PATCH without `If-Match` that races another writer.
 const PATCH_ATTEMPTS: usize = 3;
 
-async fn patch(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId, body: RequestBody) -> Result<FhirResponse, FhirError> {
+async fn patch(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: ResourceId,
+    body: RequestBody,
+) -> Result<FhirResponse, FhirError> {
     let RequestBody::JsonPatch(patch_doc) = body else {
-        return Err(FhirError::UnsupportedMediaType("PATCH takes application/json-patch+json".into()));
+        return Err(FhirError::UnsupportedMediaType(
+            "PATCH takes application/json-patch+json".into(),
+        ));
     };
-    let patch: json_patch::Patch =
-        serde_json::from_value(patch_doc).map_err(|e| FhirError::BadRequest(format!("not a JSON Patch document: {e}")))?;
+    let patch: json_patch::Patch = serde_json::from_value(patch_doc)
+        .map_err(|e| FhirError::BadRequest(format!("not a JSON Patch document: {e}")))?;
     let client_if_match = if_match(ctx)?;
     for attempt in 1..=PATCH_ATTEMPTS {
         let v = current(ctx, ty, &id).await?;
         if let Some(expected) = client_if_match
             && expected != v.version_id
         {
-            return Err(FhirError::PreconditionFailed(format!("If-Match names version {expected}, but the current version is {}", v.version_id)));
+            return Err(FhirError::PreconditionFailed(format!(
+                "If-Match names version {expected}, but the current version is {}",
+                v.version_id
+            )));
         }
-        let mut resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
-            .map_err(|e| FhirError::Internal(e.to_string()))?;
-        json_patch::patch(&mut resource, &patch).map_err(|e| FhirError::Invalid(vec![Issue::error(IssueType::Processing, format!("patch failed: {e}"))]))?;
+        let mut resource: Value =
+            serde_json::from_str(v.body.as_deref().expect("live version has a body"))
+                .map_err(|e| FhirError::Internal(e.to_string()))?;
+        json_patch::patch(&mut resource, &patch).map_err(|e| {
+            FhirError::Invalid(vec![Issue::error(
+                IssueType::Processing,
+                format!("patch failed: {e}"),
+            )])
+        })?;
         if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-            return Err(FhirError::BadRequest("a patch may not change the resource's id".into()));
+            return Err(FhirError::BadRequest(
+                "a patch may not change the resource's id".into(),
+            ));
         }
         let resource = validated(ty, resource)?;
-        match store_update(ctx, ty, id.clone(), resource, WriteMethod::Patch, Some(v.version_id)).await {
-            Err(FhirError::PreconditionFailed(_)) if client_if_match.is_none() && attempt < PATCH_ATTEMPTS => continue,
+        match store_update(
+            ctx,
+            ty,
+            id.clone(),
+            resource,
+            WriteMethod::Patch,
+            Some(v.version_id),
+        )
+        .await
+        {
+            Err(FhirError::PreconditionFailed(_))
+                if client_if_match.is_none() && attempt < PATCH_ATTEMPTS =>
+            {
+                continue;
+            }
             other => return other,
         }
     }
-    Err(FhirError::Conflict("the resource kept changing during the patch".into()))
+    Err(FhirError::Conflict(
+        "the resource kept changing during the patch".into(),
+    ))
 }
 
 fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
@@ -446,32 +617,64 @@ fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
     }
 }
 
-async fn delete(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId) -> Result<FhirResponse, FhirError> {
+async fn delete(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: ResourceId,
+) -> Result<FhirResponse, FhirError> {
     let if_match = if_match(ctx)?;
-    let outcome = ctx.state.store.write(Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
+    let outcome = ctx
+        .state
+        .store
+        .write(Write::Delete {
+            resource_type: ty,
+            id: id.clone(),
+            if_match,
+        })
+        .await?;
     Ok(match &outcome {
         WriteOutcome::Deleted(v) => deleted_outcome(&format!("deleted {ty}/{id}"), Some(v)),
-        _ => deleted_outcome(&format!("{ty}/{id} did not exist; nothing was deleted"), None),
+        _ => deleted_outcome(
+            &format!("{ty}/{id} did not exist; nothing was deleted"),
+            None,
+        ),
     })
 }
 
 /// `$validate`: the body is the resource, or a Parameters with a `resource` parameter.
-fn validate(ty: ResourceType, id: Option<ResourceId>, body: RequestBody) -> Result<FhirResponse, FhirError> {
+fn validate(
+    ty: ResourceType,
+    id: Option<ResourceId>,
+    body: RequestBody,
+) -> Result<FhirResponse, FhirError> {
     let mut value = expect_resource(body)?;
-    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters") && ty.as_str() != "Parameters" {
+    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters")
+        && ty.as_str() != "Parameters"
+    {
         value = value
             .get("parameter")
             .and_then(Value::as_array)
-            .and_then(|ps| ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("resource")))
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+            })
             .and_then(|p| p.get("resource"))
             .cloned()
-            .ok_or_else(|| FhirError::BadRequest("Parameters has no 'resource' parameter".into()))?;
+            .ok_or_else(|| {
+                FhirError::BadRequest("Parameters has no 'resource' parameter".into())
+            })?;
     }
     let mut issues = validate_resource(&value, Some(ty.as_str()));
     if let Some(id) = id
         && value.get("id").and_then(Value::as_str) != Some(id.as_str())
     {
-        issues.push(Issue::error(IssueType::Invalid, format!("the resource's id does not match '{id}'")).at("id"));
+        issues.push(
+            Issue::error(
+                IssueType::Invalid,
+                format!("the resource's id does not match '{id}'"),
+            )
+            .at("id"),
+        );
     }
     Ok(FhirResponse::outcome(StatusCode::OK, &issues))
 }

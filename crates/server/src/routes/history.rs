@@ -33,10 +33,19 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         .transpose()?;
     let before_seq = ctx
         .param("_cursor")
-        .map(|c| c.parse().map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid"))))
+        .map(|c| {
+            c.parse()
+                .map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid")))
+        })
         .transpose()?;
     let count = page_size(ctx)?;
-    let query = HistoryQuery { scope: scope.clone(), since, at, count, before_seq };
+    let query = HistoryQuery {
+        scope: scope.clone(),
+        since,
+        at,
+        count,
+        before_seq,
+    };
     let page = ctx.state.store.history(&query).await?;
 
     let self_path = match &scope {
@@ -51,15 +60,26 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         .cloned()
         .collect();
     let link = |params: &[(String, String)]| {
-        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-        if q.is_empty() { format!("{}/{self_path}", ctx.base) } else { format!("{}/{self_path}?{}", ctx.base, q.join("&")) }
+        let q: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        if q.is_empty() {
+            format!("{}/{self_path}", ctx.base)
+        } else {
+            format!("{}/{self_path}?{}", ctx.base, q.join("&"))
+        }
     };
     let mut links = vec![json!({"relation": "self", "url": link(ctx.query)})];
     if let Some(next) = page.next_before_seq {
         keep.push(("_cursor".into(), next.to_string()));
         links.push(json!({"relation": "next", "url": link(&keep)}));
     }
-    let entries: Vec<Value> = page.versions.iter().map(|(_, v)| history_entry(ctx, v)).collect::<Result<_, _>>()?;
+    let entries: Vec<Value> = page
+        .versions
+        .iter()
+        .map(|(_, v)| history_entry(ctx, v))
+        .collect::<Result<_, _>>()?;
     let bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -93,8 +113,8 @@ fn history_entry(ctx: &Ctx<'_>, v: &StoredVersion) -> Result<Value, FhirError> {
 
 /// A stored body as JSON, with `_summary`/`_elements` applied.
 pub fn resource_value(body: &str, presentation: &Presentation) -> Result<Value, FhirError> {
-    let mut value: Value =
-        serde_json::from_str(body).map_err(|e| FhirError::Internal(format!("stored body unreadable: {e}")))?;
+    let mut value: Value = serde_json::from_str(body)
+        .map_err(|e| FhirError::Internal(format!("stored body unreadable: {e}")))?;
     presentation.subset(&mut value);
     Ok(value)
 }
@@ -104,7 +124,9 @@ pub fn encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' | b':' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' | b':' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

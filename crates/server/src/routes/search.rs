@@ -12,17 +12,29 @@ use crate::routes::fhir::{Ctx, page_size};
 use crate::routes::history::{encode, resource_value};
 
 /// Search parameters this server implements: (name, type, documentation).
-pub const SUPPORTED_SEARCH_PARAMETERS: &[(&str, &str, &str)] = &[("_id", "token", "Logical id of the resource")];
+pub const SUPPORTED_SEARCH_PARAMETERS: &[(&str, &str, &str)] =
+    &[("_id", "token", "Logical id of the resource")];
 
 /// Parameters that shape the result rather than select it.
-const RESULT_PARAMETERS: &[&str] = &["_count", "_cursor", "_total", "_summary", "_elements", "_format", "_pretty"];
+const RESULT_PARAMETERS: &[&str] = &[
+    "_count",
+    "_cursor",
+    "_total",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+];
 
 pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, FhirError> {
     let mut warnings = Vec::new();
     let mut ids: Option<Vec<ResourceId>> = None;
     for (name, value) in ctx.query {
         if name == "_id" {
-            let parsed: Vec<ResourceId> = value.split(',').filter_map(|v| ResourceId::parse(v).ok()).collect();
+            let parsed: Vec<ResourceId> = value
+                .split(',')
+                .filter_map(|v| ResourceId::parse(v).ok())
+                .collect();
             ids = Some(match ids {
                 Some(prev) => prev.into_iter().filter(|i| parsed.contains(i)).collect(),
                 None => parsed,
@@ -41,7 +53,10 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
     let count = page_size(ctx)?;
     let after = ctx
         .param("_cursor")
-        .map(|c| c.parse::<i64>().map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid"))))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid")))
+        })
         .transpose()?;
     let (matches, total, next) = match ids {
         Some(ids) => {
@@ -58,11 +73,14 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
         }
         None => {
             let (rows, total) = ctx.state.store.list(ty, count, after).await?;
-            let next = (rows.len() == count).then(|| rows.last().map(|(s, _)| *s)).flatten();
+            let next = (rows.len() == count)
+                .then(|| rows.last().map(|(s, _)| *s))
+                .flatten();
             (rows.into_iter().map(|(_, v)| v).collect(), total, next)
         }
     };
-    let summary_count = ctx.presentation.summary.is_none() && ctx.param("_summary") == Some("count");
+    let summary_count =
+        ctx.presentation.summary.is_none() && ctx.param("_summary") == Some("count");
     let mut entries: Vec<Value> = Vec::new();
     if !summary_count {
         for v in &matches {
@@ -75,7 +93,8 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
         }
     }
     if !warnings.is_empty() {
-        entries.push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
+        entries
+            .push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
     }
     let base_query: Vec<String> = ctx
         .query
@@ -86,9 +105,14 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
     let url = |extra: Option<String>| {
         let mut q = base_query.clone();
         q.extend(extra);
-        if q.is_empty() { format!("{}/{ty}", ctx.base) } else { format!("{}/{ty}?{}", ctx.base, q.join("&")) }
+        if q.is_empty() {
+            format!("{}/{ty}", ctx.base)
+        } else {
+            format!("{}/{ty}?{}", ctx.base, q.join("&"))
+        }
     };
-    let mut links = vec![json!({"relation": "self", "url": url(after.map(|a| format!("_cursor={a}")))})];
+    let mut links =
+        vec![json!({"relation": "self", "url": url(after.map(|a| format!("_cursor={a}")))})];
     if let Some(n) = next {
         links.push(json!({"relation": "next", "url": url(Some(format!("_cursor={n}")))}));
     }
@@ -111,7 +135,11 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
 /// Resolves conditional criteria (`If-None-Exist`, conditional update/delete) to matching ids.
 /// Only `_id` is understood until the search engine lands; anything else is refused, because
 /// ignoring a criterion here would update or delete the wrong resource.
-pub async fn resolve_criteria(ctx: &Ctx<'_>, ty: ResourceType, criteria: &[(String, String)]) -> Result<Vec<ResourceId>, FhirError> {
+pub async fn resolve_criteria(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    criteria: &[(String, String)],
+) -> Result<Vec<ResourceId>, FhirError> {
     let mut ids: Option<Vec<ResourceId>> = None;
     for (name, value) in criteria {
         if name == "_format" || name == "_pretty" {
@@ -122,14 +150,19 @@ pub async fn resolve_criteria(ctx: &Ctx<'_>, ty: ResourceType, criteria: &[(Stri
                 "conditional criterion '{name}' is not supported yet (only _id)"
             )));
         }
-        let parsed: Vec<ResourceId> = value.split(',').filter_map(|v| ResourceId::parse(v).ok()).collect();
+        let parsed: Vec<ResourceId> = value
+            .split(',')
+            .filter_map(|v| ResourceId::parse(v).ok())
+            .collect();
         ids = Some(match ids {
             Some(prev) => prev.into_iter().filter(|i| parsed.contains(i)).collect(),
             None => parsed,
         });
     }
     let Some(ids) = ids else {
-        return Err(FhirError::BadRequest("conditional interaction without criteria".into()));
+        return Err(FhirError::BadRequest(
+            "conditional interaction without criteria".into(),
+        ));
     };
     let mut found = Vec::new();
     for id in ids {

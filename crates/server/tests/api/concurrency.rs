@@ -2,8 +2,7 @@
 
 use serde_json::json;
 
-use crate::on_both_stores;
-use crate::support::{Backend, TestServer};
+use helse_test_support::{Backend, TestServer, on_both_stores};
 
 on_both_stores!(concurrent_read_modify_write_loses_nothing);
 
@@ -12,7 +11,12 @@ const ROUNDS: usize = 8;
 
 async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
     let s = std::sync::Arc::new(TestServer::start(backend).await);
-    let r = s.put("Patient/shared", &json!({"resourceType": "Patient", "id": "shared", "multipleBirthInteger": 0})).await;
+    let r = s
+        .put(
+            "Patient/shared",
+            &json!({"resourceType": "Patient", "id": "shared", "multipleBirthInteger": 0}),
+        )
+        .await;
     assert_eq!(r.status, 201);
 
     let mut tasks = Vec::new();
@@ -27,7 +31,9 @@ async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
                 let n = body["multipleBirthInteger"].as_i64().unwrap();
                 body["multipleBirthInteger"] = json!(n + 1);
                 body.as_object_mut().unwrap().remove("meta");
-                let put = s.send("PUT", "Patient/shared", Some(&body), &[("if-match", &etag)]).await;
+                let put = s
+                    .send("PUT", "Patient/shared", Some(&body), &[("if-match", &etag)])
+                    .await;
                 match put.status {
                     200 => ok += 1,
                     412 => conflicts += 1,
@@ -50,5 +56,8 @@ async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
     // Every successful update is a version, and each one saw the one before it.
     assert_eq!(last["meta"]["versionId"], (ok + 1).to_string());
     assert_eq!(last["multipleBirthInteger"], ok);
-    assert_eq!(s.get("Patient/shared/_history").await.json()["total"], ok + 1);
+    assert_eq!(
+        s.get("Patient/shared/_history").await.json()["total"],
+        ok + 1
+    );
 }

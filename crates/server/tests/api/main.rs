@@ -1,8 +1,6 @@
 //! Integration tests: the real server on a random port, over real HTTP, against a fresh
 //! SQLite file and a fresh PostgreSQL database for every test.
 
-mod support;
-
 mod broken_inputs;
 mod concurrency;
 mod official_examples;

@@ -1,4 +1,5 @@
-//! Test server and client helpers shared by every integration test.
+//! Helpers for integration tests: the real server on a random port over real HTTP, with a
+//! fresh SQLite file or a fresh PostgreSQL database per test.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,15 +14,15 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs each listed async test fn once per store.
+/// Runs each listed async test fn once per store (`use helse_test_support::on_both_stores`).
 #[macro_export]
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name($crate::support::Backend::Sqlite).await }
+            async fn sqlite() { super::$name($crate::Backend::Sqlite).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name($crate::support::Backend::Postgres).await }
+            async fn postgres() { super::$name($crate::Backend::Postgres).await }
         }
     )*};
 }
@@ -30,7 +31,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
     pub client: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
+    _store: FreshStore,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -46,21 +47,60 @@ pub fn postgres_admin_url() -> String {
 /// Creates an empty database and returns its URL.
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
     tokio::spawn(conn);
     let name = format!("helse_test_{}", uuid_like());
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
     match admin.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("HELSE_TEST_POSTGRES_URL must end in /DATABASE"),
     }
 }
 
+/// An empty store: a SQLite file in a temporary folder, or a new PostgreSQL database.
+pub struct FreshStore {
+    /// As `helse serve --store` takes it.
+    pub location: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl FreshStore {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let location = format!("sqlite:{}", dir.path().join("helse.db").display());
+                FreshStore {
+                    location,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => FreshStore {
+                location: fresh_postgres_database().await,
+                _dir: None,
+            },
+        }
+    }
+}
+
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestServer {
@@ -69,17 +109,11 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, limits: Limits) -> Self {
-        let (store, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                (StoreLocation::Sqlite(dir.path().join("helse.db")), Some(dir))
-            }
-            Backend::Postgres => (StoreLocation::Postgres(fresh_postgres_database().await), None),
-        };
+        let store = FreshStore::new(backend).await;
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             base_url: None,
-            store,
+            store: StoreLocation::parse(&store.location).unwrap(),
             sqlite_durability: SqliteDurability::Normal,
             postgres_pool_size: 8,
             limits,
@@ -88,13 +122,21 @@ impl TestServer {
         let addr = server.local_addr;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            server.run(async { let _ = rx.await; }).await.unwrap();
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
         });
         TestServer {
             addr,
             base: format!("http://{addr}/fhir"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
-            _dir: dir,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            _store: store,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -108,10 +150,18 @@ impl TestServer {
         Reply::from(self.client.get(self.url(path)).send().await.unwrap()).await
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self.client.request(method.parse().unwrap(), self.url(path));
         if let Some(b) = body {
-            req = req.header("content-type", "application/fhir+json").body(serde_json::to_vec(b).unwrap());
+            req = req
+                .header("content-type", "application/fhir+json")
+                .body(serde_json::to_vec(b).unwrap());
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -155,7 +205,11 @@ impl Reply {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        Reply { status, headers, text }
+        Reply {
+            status,
+            headers,
+            text,
+        }
     }
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
@@ -167,6 +221,9 @@ impl Reply {
     pub fn issue_code(&self) -> String {
         let v = self.json();
         assert_eq!(v["resourceType"], "OperationOutcome", "{}", self.text);
-        v["issue"][0]["code"].as_str().unwrap_or_default().to_owned()
+        v["issue"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
