@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 async fn start(store: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_helse"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helse"))
         .args([
             "serve",
             "--store",
@@ -47,6 +47,8 @@ async fn start(store: &str, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    child.kill().unwrap();
+    child.wait().unwrap();
     panic!("helse did not become ready");
 }
 
