@@ -136,7 +136,9 @@ pub struct TypeDef {
 }
 
 impl TypeDef {
-    pub(crate) fn child(&self, node: &str, key: &str) -> Option<(&ElementDef, &str)> {
+    /// Resolves a JSON property name at a node: the element and the concrete type (choice
+    /// names such as `valueQuantity` resolve to `value[x]` with `Quantity`).
+    pub fn child(&self, node: &str, key: &str) -> Option<(&ElementDef, &str)> {
         let child = self.children.get(node)?.get(key)?;
         let element = &self.elements[child.element];
         // contentReference elements carry no type of their own: they reuse a backbone node.
@@ -147,11 +149,13 @@ impl TypeDef {
         Some((element, ty))
     }
 
-    pub(crate) fn is_node(&self, path: &str) -> bool {
+    /// Whether `path` is a backbone element whose children are defined inline in this type.
+    pub fn is_node(&self, path: &str) -> bool {
         self.children.contains_key(path)
     }
 
-    pub(crate) fn elements_of(&self, node: &str) -> impl Iterator<Item = &ElementDef> {
+    /// The elements directly under a node ("" for the type itself).
+    pub fn elements_of(&self, node: &str) -> impl Iterator<Item = &ElementDef> {
         self.node_elements
             .get(node)
             .into_iter()
