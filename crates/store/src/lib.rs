@@ -10,6 +10,7 @@
 //! - the body stored is the body returned, byte for byte.
 
 mod history_sql;
+mod search;
 
 use std::sync::Arc;
 
@@ -18,6 +19,10 @@ use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use serde_json::Value;
 
 pub use history_sql::{SqlArg, history_filter};
+pub use search::{
+    Clause, Condition, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey,
+    StringMatch, TokenSystem, UriMatch, order_by, search_filter,
+};
 
 /// One version of a resource as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,359 @@
+//! Write-time indexing: evaluate every search parameter of the resource's type and turn the
+//! values into index rows.
+
+use helse_fhir_r4::parse_date_range;
+use helse_fhirpath::Item;
+use helse_store::{IndexEntry, IndexValue};
+use serde_json::Value;
+
+use crate::normalize::normalize;
+use crate::parameters::{ParamType, search_parameters};
+
+/// Every index row for the resource's current version.
+pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
+    let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let mut out: Vec<IndexEntry> = Vec::new();
+    for param in search_parameters().for_type(ty) {
+        if matches!(param.ty, ParamType::Composite | ParamType::Special) {
+            continue;
+        }
+        for item in param.expression.evaluate(resource) {
+            for value in values(param.ty, &item) {
+                let entry = IndexEntry {
+                    param: param.code.clone(),
+                    value,
+                };
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn strings<'v>(v: &'v Value, key: &str) -> Vec<&'v str> {
+    match v.get(key) {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The item's type, from the definitions or, failing that, from the JSON shape.
+fn type_of<'i>(item: &'i Item<'_>) -> &'i str {
+    if let Some(t) = item.type_name() {
+        return t;
+    }
+    match &*item.value {
+        Value::String(_) => "string",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "decimal",
+        Value::Object(o) if o.contains_key("coding") => "CodeableConcept",
+        Value::Object(o) if o.contains_key("reference") => "Reference",
+        Value::Object(o) if o.contains_key("value") && o.contains_key("system") => "Identifier",
+        _ => "",
+    }
+}
+
+fn values(param_type: ParamType, item: &Item<'_>) -> Vec<IndexValue> {
+    let v: &Value = &item.value;
+    let ty = type_of(item);
+    match param_type {
+        ParamType::Token => token_values(ty, v),
+        ParamType::String => string_values(ty, v),
+        ParamType::Date => date_values(ty, v).into_iter().collect(),
+        ParamType::Reference => reference_value(ty, v).into_iter().collect(),
+        ParamType::Number => number(v).map(IndexValue::Number).into_iter().collect(),
+        ParamType::Quantity => quantity_value(ty, v).into_iter().collect(),
+        ParamType::Uri => v
+            .as_str()
+            .map(|s| IndexValue::Uri(s.to_owned()))
+            .into_iter()
+            .collect(),
+        ParamType::Composite | ParamType::Special => Vec::new(),
+    }
+}
+
+fn token(system: Option<&str>, code: &str, text: Option<&str>) -> IndexValue {
+    IndexValue::Token {
+        system: system.map(str::to_owned),
+        code: code.to_owned(),
+        text: text.map(normalize),
+    }
+}
+
+fn token_values(ty: &str, v: &Value) -> Vec<IndexValue> {
+    match ty {
+        "Coding" => str_of(v, "code")
+            .map(|c| token(str_of(v, "system"), c, str_of(v, "display")))
+            .into_iter()
+            .collect(),
+        "CodeableConcept" => {
+            let text = str_of(v, "text");
+            let mut out: Vec<IndexValue> = v
+                .get("coding")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    str_of(c, "code")
+                        .map(|code| token(str_of(c, "system"), code, text.or(str_of(c, "display"))))
+                })
+                .collect();
+            if out.is_empty()
+                && let Some(t) = text
+            {
+                out.push(token(None, "", Some(t)));
+            }
+            out
+        }
+        "Identifier" => str_of(v, "value")
+            .map(|value| {
+                token(
+                    str_of(v, "system"),
+                    value,
+                    v.get("type").and_then(|t| str_of(t, "text")),
+                )
+            })
+            .into_iter()
+            .collect(),
+        "ContactPoint" => str_of(v, "value")
+            .map(|value| token(str_of(v, "system"), value, None))
+            .into_iter()
+            .collect(),
+        "boolean" => v
+            .as_bool()
+            .map(|b| token(None, if b { "true" } else { "false" }, None))
+            .into_iter()
+            .collect(),
+        _ => match v {
+            Value::String(s) => vec![token(None, s, None)],
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn string_value(s: &str) -> IndexValue {
+    IndexValue::String {
+        normalized: normalize(s),
+        exact: s.to_owned(),
+    }
+}
+
+fn string_values(ty: &str, v: &Value) -> Vec<IndexValue> {
+    let keys: &[&str] = match ty {
+        "HumanName" => &["family", "given", "prefix", "suffix", "text"],
+        "Address" => &[
+            "line",
+            "city",
+            "district",
+            "state",
+            "postalCode",
+            "country",
+            "text",
+        ],
+        _ => return v.as_str().map(string_value).into_iter().collect(),
+    };
+    keys.iter()
+        .flat_map(|k| strings(v, k))
+        .map(string_value)
+        .collect()
+}
+
+fn date_values(ty: &str, v: &Value) -> Option<IndexValue> {
+    match ty {
+        "Period" => {
+            let start = str_of(v, "start")
+                .and_then(parse_date_range)
+                .map_or(i64::MIN, |r| r.start);
+            let end = str_of(v, "end")
+                .and_then(parse_date_range)
+                .map_or(i64::MAX, |r| r.end);
+            Some(IndexValue::Date { start, end })
+        }
+        "Timing" => {
+            let ranges: Vec<_> = strings(v, "event")
+                .into_iter()
+                .filter_map(parse_date_range)
+                .collect();
+            let start = ranges.iter().map(|r| r.start).min()?;
+            let end = ranges.iter().map(|r| r.end).max()?;
+            Some(IndexValue::Date { start, end })
+        }
+        _ => v
+            .as_str()
+            .and_then(parse_date_range)
+            .map(|r| IndexValue::Date {
+                start: r.start,
+                end: r.end,
+            }),
+    }
+}
+
+/// `Type/id` from a relative or absolute RESTful reference.
+pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    let path = reference
+        .split_once("://")
+        .map_or(reference, |(_, rest)| rest);
+    let segments: Vec<&str> = path.split('/').collect();
+    let n = segments.len();
+    let (ty, id) = if n >= 4 && segments[n - 2] == "_history" {
+        (segments[n - 4], segments[n - 3])
+    } else if n >= 2 {
+        (segments[n - 2], segments[n - 1])
+    } else {
+        return None;
+    };
+    helse_fhir_r4::ResourceType::parse(ty).ok()?;
+    Some((ty, id))
+}
+
+fn reference_value(ty: &str, v: &Value) -> Option<IndexValue> {
+    let reference = match ty {
+        "Reference" => str_of(v, "reference")?,
+        _ => v.as_str()?,
+    };
+    if reference.starts_with('#') {
+        return None;
+    }
+    let absolute = reference.contains(':');
+    let (target_type, target_id) = match split_reference(reference) {
+        Some((t, i)) => (Some(t.to_owned()), Some(i.to_owned())),
+        None => (None, None),
+    };
+    Some(IndexValue::Reference {
+        target_type,
+        target_id,
+        url: absolute.then(|| reference.to_owned()),
+    })
+}
+
+fn quantity_value(ty: &str, v: &Value) -> Option<IndexValue> {
+    let value = number(v.get("value")?)?;
+    if ty == "Money" {
+        return Some(IndexValue::Quantity {
+            value,
+            system: Some("urn:iso:std:iso:4217".into()),
+            code: str_of(v, "currency").map(str::to_owned),
+        });
+    }
+    Some(IndexValue::Quantity {
+        value,
+        system: str_of(v, "system").map(str::to_owned),
+        code: str_of(v, "code").or(str_of(v, "unit")).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(entries: &[IndexEntry], param: &str) -> Vec<IndexValue> {
+        entries
+            .iter()
+            .filter(|e| e.param == param)
+            .map(|e| e.value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn patient_values() {
+        let p: Value = serde_json::from_str(r#"{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:oid:2.16.578.1.12.4.1.4.1","value":"13031353453"}],
+            "name":[{"family":"Ødegård","given":["Kari","Nora"]}],"gender":"female","birthDate":"1980-05",
+            "generalPractitioner":[{"reference":"Practitioner/gp1"}],"active":true,"meta":{"lastUpdated":"2020-01-01T00:00:00Z"}}"#).unwrap();
+        let e = index_entries(&p);
+        assert_eq!(
+            find(&e, "identifier"),
+            [IndexValue::Token {
+                system: Some("urn:oid:2.16.578.1.12.4.1.4.1".into()),
+                code: "13031353453".into(),
+                text: None
+            }]
+        );
+        assert!(find(&e, "family").contains(&IndexValue::String {
+            normalized: "ødegard".into(),
+            exact: "Ødegård".into()
+        }));
+        assert_eq!(find(&e, "given").len(), 2);
+        assert_eq!(find(&e, "name").len(), 3);
+        assert_eq!(
+            find(&e, "gender"),
+            [IndexValue::Token {
+                system: None,
+                code: "female".into(),
+                text: None
+            }]
+        );
+        let IndexValue::Date { start, end } = find(&e, "birthdate")[0] else {
+            panic!()
+        };
+        assert_eq!(end - start, 31 * 24 * 3600 * 1000);
+        assert_eq!(
+            find(&e, "general-practitioner"),
+            [IndexValue::Reference {
+                target_type: Some("Practitioner".into()),
+                target_id: Some("gp1".into()),
+                url: None
+            }]
+        );
+        assert_eq!(
+            find(&e, "active"),
+            [IndexValue::Token {
+                system: None,
+                code: "true".into(),
+                text: None
+            }]
+        );
+        assert_eq!(
+            find(&e, "_id"),
+            [IndexValue::Token {
+                system: None,
+                code: "p".into(),
+                text: None
+            }]
+        );
+    }
+
+    #[test]
+    fn observation_values() {
+        let o: Value = serde_json::from_str(r#"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},
+            "subject":{"reference":"Patient/p"},"effectivePeriod":{"start":"2024-01-01T10:00:00Z"},"valueQuantity":{"value":72.5,"system":"http://unitsofmeasure.org","code":"/min"}}"#).unwrap();
+        let e = index_entries(&o);
+        assert_eq!(
+            find(&e, "code"),
+            [IndexValue::Token {
+                system: Some("http://loinc.org".into()),
+                code: "8867-4".into(),
+                text: Some("heart rate".into())
+            }]
+        );
+        assert_eq!(find(&e, "patient").len(), 1);
+        assert_eq!(find(&e, "subject").len(), 1);
+        assert_eq!(
+            find(&e, "value-quantity"),
+            [IndexValue::Quantity {
+                value: 72.5,
+                system: Some("http://unitsofmeasure.org".into()),
+                code: Some("/min".into())
+            }]
+        );
+        let IndexValue::Date { end, .. } = find(&e, "date")[0] else {
+            panic!()
+        };
+        assert_eq!(end, i64::MAX);
+    }
+}

@@ -1,0 +1,17 @@
+//! FHIR search over the store's index tables.
+//!
+//! - [`parameters`]: the official R4 SearchParameters (generated table), compiled once.
+//! - [`extract`]: evaluates each parameter's FHIRPath on a resource at write time and turns
+//!   the results into index rows.
+//! - [`query`]: reads search URL parameters into a storage-neutral `SearchQuery`.
+//!
+//! This crate knows FHIR and the query model; it knows nothing of HTTP or SQL.
+
+pub mod extract;
+pub mod normalize;
+pub mod parameters;
+pub mod query;
+
+pub use extract::index_entries;
+pub use parameters::{ParamType, SearchParam, search_parameters};
+pub use query::{ParsedSearch, SearchError, parse_search};

@@ -1,0 +1,126 @@
+//! The official R4 search parameters, compiled once from `data/r4-search-parameters.json`.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use helse_fhirpath::Expression;
+use helse_store::IndexTable;
+use serde::Deserialize;
+
+static TABLE: &str = include_str!("../data/r4-search-parameters.json");
+static PARAMETERS: LazyLock<SearchParameters> = LazyLock::new(|| SearchParameters::load(TABLE));
+
+pub fn search_parameters() -> &'static SearchParameters {
+    &PARAMETERS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    Number,
+    Date,
+    String,
+    Token,
+    Reference,
+    Composite,
+    Quantity,
+    Uri,
+    Special,
+}
+
+impl ParamType {
+    pub fn table(self) -> Option<IndexTable> {
+        Some(match self {
+            ParamType::Number => IndexTable::Number,
+            ParamType::Date => IndexTable::Date,
+            ParamType::String => IndexTable::String,
+            ParamType::Token => IndexTable::Token,
+            ParamType::Reference => IndexTable::Reference,
+            ParamType::Quantity => IndexTable::Quantity,
+            ParamType::Uri => IndexTable::Uri,
+            ParamType::Composite | ParamType::Special => return None,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Raw {
+    code: String,
+    base: Vec<String>,
+    #[serde(rename = "type")]
+    ty: ParamType,
+    expression: String,
+    target: Option<Vec<String>>,
+}
+
+#[derive(Debug)]
+pub struct SearchParam {
+    pub code: String,
+    pub ty: ParamType,
+    pub expression: Expression,
+    pub expression_text: String,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct SearchParameters {
+    /// Resource type → code → parameter. `Resource`/`DomainResource` parameters are copied
+    /// into every type.
+    by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>>,
+    pub total: usize,
+}
+
+#[derive(Deserialize)]
+struct File {
+    parameters: Vec<Raw>,
+}
+
+impl SearchParameters {
+    fn load(text: &str) -> Self {
+        let file: File = serde_json::from_str(text).expect("embedded search parameters are valid");
+        let total = file.parameters.len();
+        let mut by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>> =
+            HashMap::new();
+        let mut common = Vec::new();
+        for raw in file.parameters {
+            let Ok(expression) = Expression::parse(&raw.expression) else {
+                continue;
+            };
+            let param = std::sync::Arc::new(SearchParam {
+                code: raw.code,
+                ty: raw.ty,
+                expression,
+                expression_text: raw.expression,
+                targets: raw.target.unwrap_or_default(),
+            });
+            for base in raw.base {
+                if base == "Resource" || base == "DomainResource" {
+                    common.push(param.clone());
+                } else {
+                    by_type
+                        .entry(base)
+                        .or_default()
+                        .insert(param.code.clone(), param.clone());
+                }
+            }
+        }
+        for ty in helse_fhir_r4::definitions().resource_types() {
+            let entry = by_type.entry((*ty).to_owned()).or_default();
+            for p in &common {
+                entry.entry(p.code.clone()).or_insert_with(|| p.clone());
+            }
+        }
+        SearchParameters { by_type, total }
+    }
+
+    pub fn get(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {
+        self.by_type.get(resource_type)?.get(code).map(|p| &**p)
+    }
+
+    pub fn for_type(&self, resource_type: &str) -> impl Iterator<Item = &SearchParam> {
+        self.by_type
+            .get(resource_type)
+            .into_iter()
+            .flat_map(|m| m.values().map(|p| &**p))
+    }
+}

@@ -1,0 +1,650 @@
+//! Reads search URL parameters into a storage-neutral `SearchQuery`.
+
+use helse_fhir_r4::{ResourceType, parse_date_range};
+use helse_store::{
+    Clause, Condition, IndexTable, Prefix, SortKey, StringMatch, TokenSystem, UriMatch,
+};
+
+use crate::normalize::normalize;
+use crate::parameters::{ParamType, SearchParam, search_parameters};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    #[error("'{value}' is not a valid value for {param}: {why}")]
+    InvalidValue {
+        param: String,
+        value: String,
+        why: String,
+    },
+    #[error("unknown search parameter '{0}'")]
+    UnknownParameter(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// `_include` / `_revinclude`: `source_type:param[:target_type]`, or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    pub source_type: String,
+    /// `None` for `*` (every reference parameter).
+    pub param: Option<String>,
+    pub target_type: Option<String>,
+    pub iterate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedSearch {
+    pub clauses: Vec<Clause>,
+    pub sort: Vec<SortKey>,
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
+    /// Parameters that were not understood and were ignored (lenient handling).
+    pub ignored: Vec<(String, SearchError)>,
+}
+
+/// Result-shaping parameters the server handles; everything else selects.
+pub const RESULT_PARAMETERS: &[&str] = &[
+    "_count",
+    "_cursor",
+    "_offset",
+    "_total",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_contained",
+    "_containedType",
+];
+
+/// Parses every parameter. In strict mode the first problem is an error; otherwise unknown or
+/// unsupported parameters are collected in `ignored` and invalid values are still errors.
+pub fn parse_search(
+    resource_type: &str,
+    params: &[(String, String)],
+    strict: bool,
+) -> Result<ParsedSearch, SearchError> {
+    let mut out = ParsedSearch::default();
+    for (name, value) in params {
+        if RESULT_PARAMETERS.contains(&name.as_str()) {
+            continue;
+        }
+        let result = match name.as_str() {
+            "_sort" => parse_sort(resource_type, value).map(|s| out.sort = s),
+            "_include" | "_include:iterate" => {
+                parse_include(value, name.ends_with(":iterate")).map(|i| out.includes.push(i))
+            }
+            "_revinclude" | "_revinclude:iterate" => {
+                parse_include(value, name.ends_with(":iterate")).map(|i| out.revincludes.push(i))
+            }
+            _ => parse_clause(resource_type, name, value).map(|c| out.clauses.push(c)),
+        };
+        match result {
+            Ok(()) => {}
+            Err(e @ SearchError::InvalidValue { .. }) => return Err(e),
+            Err(e) if strict => return Err(e),
+            Err(e) => out.ignored.push((name.clone(), e)),
+        }
+    }
+    Ok(out)
+}
+
+fn param<'a>(resource_type: &str, code: &str) -> Result<&'a SearchParam, SearchError> {
+    search_parameters()
+        .get(resource_type, code)
+        .ok_or_else(|| SearchError::UnknownParameter(format!("{resource_type}:{code}")))
+}
+
+/// Splits on commas not escaped with a backslash, and unescapes `\,`, `\|`, `\$`, `\\`.
+fn split_or(value: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    if next != ',' && next != '|' && next != '$' && next != '\\' {
+                        parts.last_mut().expect("one").push('\\');
+                    }
+                    parts.last_mut().expect("one").push(next);
+                }
+            }
+            ',' => parts.push(String::new()),
+            c => parts.last_mut().expect("one").push(c),
+        }
+    }
+    parts
+}
+
+/// One URL parameter (`name[:modifier][.chain]=v1,v2`) as a clause of OR-ed conditions.
+fn parse_clause(resource_type: &str, name: &str, value: &str) -> Result<Clause, SearchError> {
+    if let Some(rest) = name.strip_prefix("_has:") {
+        return parse_has(resource_type, rest, value);
+    }
+    // Chain: `subject:Patient.name` or `subject.name`.
+    if let Some((head, tail)) = name.split_once('.') {
+        let (code, type_modifier) = head
+            .split_once(':')
+            .map_or((head, None), |(c, m)| (c, Some(m)));
+        let p = param(resource_type, code)?;
+        if p.ty != ParamType::Reference {
+            return Err(SearchError::Unsupported(format!(
+                "'{code}' is not a reference and cannot be chained"
+            )));
+        }
+        let targets: Vec<String> = match type_modifier {
+            Some(t) => vec![t.to_owned()],
+            None => p.targets.clone(),
+        };
+        let mut conditions = Vec::new();
+        for target in targets {
+            if search_parameters()
+                .get(&target, tail.split(['.', ':']).next().unwrap_or(""))
+                .is_none()
+            {
+                continue;
+            }
+            let inner = parse_clause(&target, tail, value)?;
+            conditions.push(Condition::Chain {
+                param: code.to_owned(),
+                target_type: target,
+                inner: vec![inner],
+            });
+        }
+        if conditions.is_empty() {
+            return Err(SearchError::UnknownParameter(format!("chain {name}")));
+        }
+        return Ok(Clause(conditions));
+    }
+    let (code, modifier) = name
+        .split_once(':')
+        .map_or((name, None), |(c, m)| (c, Some(m)));
+    let p = param(resource_type, code)?;
+    if modifier == Some("missing") {
+        let table =
+            p.ty.table()
+                .ok_or_else(|| SearchError::Unsupported(format!("{code}:missing")))?;
+        let missing = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err(invalid(code, value, "expected true or false")),
+        };
+        return Ok(Clause(vec![Condition::Missing {
+            param: code.to_owned(),
+            table,
+            missing,
+        }]));
+    }
+    let values = split_or(value);
+    // `_id` and `_lastUpdated` read the resource rows directly.
+    if code == "_id" && modifier.is_none() {
+        return Ok(Clause(vec![Condition::Id(values)]));
+    }
+    if code == "_lastUpdated" && modifier.is_none() {
+        let conditions = values
+            .iter()
+            .map(|v| {
+                let (prefix, date) = Prefix::split(v);
+                let r = parse_date_range(date).ok_or_else(|| invalid(code, v, "not a date"))?;
+                Ok(Condition::LastUpdated {
+                    prefix,
+                    start: r.start,
+                    end: r.end,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Clause(conditions));
+    }
+    if modifier == Some("not") && p.ty == ParamType::Token {
+        // `:not=a,b`: no value of the parameter is a or b.
+        let any = values
+            .iter()
+            .map(|v| token_condition(code, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Clause(vec![Condition::Not(Box::new(Condition::AnyOf(
+            any,
+        )))]));
+    }
+    let conditions = values
+        .iter()
+        .map(|v| condition(p, code, modifier, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Clause(conditions))
+}
+
+fn invalid(param: &str, value: &str, why: &str) -> SearchError {
+    SearchError::InvalidValue {
+        param: param.to_owned(),
+        value: value.to_owned(),
+        why: why.to_owned(),
+    }
+}
+
+fn token_condition(code: &str, v: &str) -> Result<Condition, SearchError> {
+    let (system, code_value) = match v.split_once('|') {
+        None => (TokenSystem::Any, Some(v.to_owned())),
+        Some(("", c)) => (TokenSystem::Absent, Some(c.to_owned())),
+        Some((s, "")) => (TokenSystem::Is(s.to_owned()), None),
+        Some((s, c)) => (TokenSystem::Is(s.to_owned()), Some(c.to_owned())),
+    };
+    Ok(Condition::Token {
+        param: code.to_owned(),
+        system,
+        code: code_value,
+    })
+}
+
+/// Precision-aware bounds of a number: `100` covers `[99.5, 100.5)`.
+fn number_bounds(code: &str, v: &str) -> Result<(f64, f64), SearchError> {
+    let n: f64 = v.parse().map_err(|_| invalid(code, v, "not a number"))?;
+    let mantissa = v.split(['e', 'E']).next().unwrap_or(v);
+    let exponent: i32 = v
+        .split(['e', 'E'])
+        .nth(1)
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i32);
+    let half = 0.5 * 10f64.powi(exponent - decimals);
+    Ok((n - half, n + half))
+}
+
+fn condition(
+    p: &SearchParam,
+    code: &str,
+    modifier: Option<&str>,
+    v: &str,
+) -> Result<Condition, SearchError> {
+    let unsupported = || {
+        SearchError::Unsupported(format!(
+            "modifier :{} on {code} is not supported",
+            modifier.unwrap_or("")
+        ))
+    };
+    let param = code.to_owned();
+    Ok(match p.ty {
+        ParamType::Token => match modifier {
+            None => token_condition(code, v)?,
+            Some("text") => Condition::TokenText {
+                param,
+                text: normalize(v),
+            },
+            _ => return Err(unsupported()),
+        },
+        ParamType::String => match modifier {
+            None => Condition::String {
+                param,
+                value: normalize(v),
+                mode: StringMatch::Prefix,
+            },
+            Some("contains") => Condition::String {
+                param,
+                value: normalize(v),
+                mode: StringMatch::Contains,
+            },
+            Some("exact") => Condition::String {
+                param,
+                value: v.to_owned(),
+                mode: StringMatch::Exact,
+            },
+            _ => return Err(unsupported()),
+        },
+        ParamType::Date => {
+            if modifier.is_some() {
+                return Err(unsupported());
+            }
+            let (prefix, date) = Prefix::split(v);
+            let r = parse_date_range(date).ok_or_else(|| invalid(code, v, "not a date"))?;
+            Condition::Date {
+                param,
+                prefix,
+                start: r.start,
+                end: r.end,
+            }
+        }
+        ParamType::Number => {
+            if modifier.is_some() {
+                return Err(unsupported());
+            }
+            let (prefix, n) = Prefix::split(v);
+            let (low, high) = number_bounds(code, n)?;
+            Condition::Number {
+                param,
+                prefix,
+                low,
+                high,
+            }
+        }
+        ParamType::Quantity => {
+            if modifier.is_some() {
+                return Err(unsupported());
+            }
+            let (prefix, rest) = Prefix::split(v);
+            let mut parts = rest.splitn(3, '|');
+            let n = parts.next().unwrap_or("");
+            let (low, high) = number_bounds(code, n)?;
+            let system = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            let unit = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+            Condition::Quantity {
+                param,
+                prefix,
+                low,
+                high,
+                system,
+                code: unit,
+            }
+        }
+        ParamType::Uri => match modifier {
+            None => Condition::Uri {
+                param,
+                value: v.to_owned(),
+                mode: UriMatch::Exact,
+            },
+            Some("below") => Condition::Uri {
+                param,
+                value: v.to_owned(),
+                mode: UriMatch::Below,
+            },
+            Some("above") => Condition::Uri {
+                param,
+                value: v.to_owned(),
+                mode: UriMatch::Above,
+            },
+            _ => return Err(unsupported()),
+        },
+        ParamType::Reference => reference_condition(p, code, modifier, v)?,
+        ParamType::Composite | ParamType::Special => {
+            return Err(SearchError::Unsupported(format!(
+                "{code} ({:?} parameters) is not supported yet",
+                p.ty
+            )));
+        }
+    })
+}
+
+fn reference_condition(
+    p: &SearchParam,
+    code: &str,
+    modifier: Option<&str>,
+    v: &str,
+) -> Result<Condition, SearchError> {
+    let param = code.to_owned();
+    let type_modifier = match modifier {
+        None => None,
+        Some(t) if ResourceType::parse(t).is_ok() => Some(t.to_owned()),
+        Some(m) => {
+            return Err(SearchError::Unsupported(format!(
+                "modifier :{m} on {code} is not supported"
+            )));
+        }
+    };
+    if v.contains("://") || v.starts_with("urn:") {
+        // An absolute URL matches the same URL, or a local reference with its Type/id when
+        // the URL is one of ours (base-relative matching is the server's job).
+        return Ok(match crate::extract::split_reference(v) {
+            Some((t, i)) if !v.starts_with("urn:") => Condition::Reference {
+                param,
+                target_type: Some(t.to_owned()),
+                target_id: Some(i.to_owned()),
+                url: None,
+            },
+            _ => Condition::Reference {
+                param,
+                target_type: None,
+                target_id: None,
+                url: Some(v.to_owned()),
+            },
+        });
+    }
+    if let Some((t, i)) = v.split_once('/') {
+        ResourceType::parse(t).map_err(|_| invalid(code, v, "unknown resource type"))?;
+        return Ok(Condition::Reference {
+            param,
+            target_type: Some(t.to_owned()),
+            target_id: Some(i.to_owned()),
+            url: None,
+        });
+    }
+    // A bare id: any target type, unless the modifier or a single target narrows it.
+    let target_type =
+        type_modifier.or_else(|| (p.targets.len() == 1).then(|| p.targets[0].clone()));
+    Ok(Condition::Reference {
+        param,
+        target_type,
+        target_id: Some(v.to_owned()),
+        url: None,
+    })
+}
+
+/// `_has:Observation:patient:code=x` (and nested `_has:…:_has:…`).
+fn parse_has(resource_type: &str, rest: &str, value: &str) -> Result<Clause, SearchError> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source), Some(reference), Some(inner_name)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SearchError::Unsupported(format!(
+            "_has:{rest} needs Type:reference:parameter"
+        )));
+    };
+    ResourceType::parse(source)
+        .map_err(|_| SearchError::UnknownParameter(format!("_has type {source}")))?;
+    let p = param(source, reference)?;
+    if p.ty != ParamType::Reference {
+        return Err(SearchError::Unsupported(format!(
+            "{source}:{reference} is not a reference"
+        )));
+    }
+    if !p.targets.is_empty() && !p.targets.iter().any(|t| t == resource_type) {
+        return Err(SearchError::Unsupported(format!(
+            "{source}:{reference} does not refer to {resource_type}"
+        )));
+    }
+    let inner = parse_clause(source, inner_name, value)?;
+    Ok(Clause(vec![Condition::Has {
+        source_type: source.to_owned(),
+        param: reference.to_owned(),
+        inner: vec![inner],
+    }]))
+}
+
+fn parse_sort(resource_type: &str, value: &str) -> Result<Vec<SortKey>, SearchError> {
+    value
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|key| {
+            let (descending, code) = key.strip_prefix('-').map_or((false, key), |c| (true, c));
+            let p = param(resource_type, code)?;
+            let table: IndexTable =
+                p.ty.table()
+                    .ok_or_else(|| SearchError::Unsupported(format!("cannot sort by {code}")))?;
+            Ok(SortKey {
+                param: code.to_owned(),
+                table,
+                descending,
+            })
+        })
+        .collect()
+}
+
+fn parse_include(value: &str, iterate: bool) -> Result<Include, SearchError> {
+    if value == "*" {
+        return Ok(Include {
+            source_type: "*".into(),
+            param: None,
+            target_type: None,
+            iterate,
+        });
+    }
+    let mut parts = value.split(':');
+    let source_type = parts.next().unwrap_or("").to_owned();
+    ResourceType::parse(&source_type)
+        .map_err(|_| SearchError::Unsupported(format!("_include {value}: unknown type")))?;
+    let param = parts.next().map(str::to_owned).filter(|p| p != "*");
+    if let Some(p) = &param {
+        let sp = search_parameters()
+            .get(&source_type, p)
+            .ok_or_else(|| SearchError::UnknownParameter(format!("{source_type}:{p}")))?;
+        if sp.ty != ParamType::Reference {
+            return Err(SearchError::Unsupported(format!(
+                "{source_type}:{p} is not a reference"
+            )));
+        }
+    }
+    let target_type = parts.next().map(str::to_owned);
+    Ok(Include {
+        source_type,
+        param,
+        target_type,
+        iterate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(ty: &str, q: &str) -> Result<ParsedSearch, SearchError> {
+        let params: Vec<(String, String)> = q
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        parse_search(ty, &params, true)
+    }
+
+    fn check(ty: &str, q: &str, expected: &str) {
+        let got = match parse(ty, q) {
+            Ok(p) => format!("{:?}", p.clauses),
+            Err(e) => e.to_string(),
+        };
+        assert!(got.contains(expected), "{q}\n got: {got}\nwant: {expected}");
+    }
+
+    #[test]
+    fn tokens() {
+        check(
+            "Patient",
+            "gender=female",
+            r#"Token { param: "gender", system: Any, code: Some("female") }"#,
+        );
+        check(
+            "Patient",
+            "identifier=urn:oid:1|123",
+            r#"system: Is("urn:oid:1"), code: Some("123")"#,
+        );
+        check("Patient", "identifier=|123", "system: Absent");
+        check(
+            "Patient",
+            "identifier=urn:oid:1|",
+            r#"system: Is("urn:oid:1"), code: None"#,
+        );
+        check(
+            "Observation",
+            "code:text=heart",
+            r#"TokenText { param: "code", text: "heart" }"#,
+        );
+        check("Patient", "gender:not=male", "Not(");
+    }
+
+    #[test]
+    fn strings_dates_numbers() {
+        check(
+            "Patient",
+            "family=Ødegård",
+            r#"value: "ødegard", mode: Prefix"#,
+        );
+        check(
+            "Patient",
+            "family:exact=Ødegård",
+            r#"value: "Ødegård", mode: Exact"#,
+        );
+        check("Patient", "birthdate=ge1980", "prefix: Ge");
+        check(
+            "Patient",
+            "birthdate=1980-13",
+            "not a valid value for birthdate",
+        );
+        check(
+            "RiskAssessment",
+            "probability=0.8",
+            "low: 0.75, high: 0.8500000000000001",
+        );
+        check(
+            "Observation",
+            "value-quantity=lt100|http://unitsofmeasure.org|mg",
+            r#"prefix: Lt, low: 99.5, high: 100.5, system: Some("http://unitsofmeasure.org"), code: Some("mg")"#,
+        );
+    }
+
+    #[test]
+    fn references_chains_and_has() {
+        check(
+            "Observation",
+            "subject=Patient/1",
+            r#"target_type: Some("Patient"), target_id: Some("1")"#,
+        );
+        check(
+            "Observation",
+            "patient=1",
+            r#"target_type: Some("Patient"), target_id: Some("1")"#,
+        );
+        check(
+            "Observation",
+            "subject:Patient=1",
+            r#"target_type: Some("Patient")"#,
+        );
+        check(
+            "Observation",
+            "subject:Patient.name=ola",
+            r#"Chain { param: "subject", target_type: "Patient""#,
+        );
+        check(
+            "Observation",
+            "patient.organization.name=x",
+            r#"Chain { param: "organization", target_type: "Organization""#,
+        );
+        check(
+            "Patient",
+            "_has:Observation:patient:code=1234",
+            r#"Has { source_type: "Observation", param: "patient""#,
+        );
+        check(
+            "Observation",
+            "subject.nonsense=1",
+            "unknown search parameter",
+        );
+    }
+
+    #[test]
+    fn or_missing_and_unknown() {
+        check(
+            "Patient",
+            "gender=male,female",
+            r#"code: Some("male") }, Token { param: "gender", system: Any, code: Some("female")"#,
+        );
+        check("Patient", "family=a\\,b", r#"value: "a,b""#);
+        check(
+            "Patient",
+            "birthdate:missing=true",
+            "Missing { param: \"birthdate\", table: Date, missing: true }",
+        );
+        check(
+            "Patient",
+            "shoe-size=42",
+            "unknown search parameter 'Patient:shoe-size'",
+        );
+        let lenient = parse_search("Patient", &[("shoe-size".into(), "42".into())], false).unwrap();
+        assert_eq!(lenient.ignored.len(), 1);
+    }
+
+    #[test]
+    fn sort_and_includes() {
+        let p = parse(
+            "Observation",
+            "_sort=-date,code&_include=Observation:subject&_revinclude=Provenance:target",
+        )
+        .unwrap();
+        assert_eq!(p.sort.len(), 2);
+        assert!(p.sort[0].descending);
+        assert_eq!(p.includes[0].param.as_deref(), Some("subject"));
+        assert_eq!(p.revincludes[0].source_type, "Provenance");
+    }
+}

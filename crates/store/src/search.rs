@@ -1,0 +1,629 @@
+//! Search, storage-neutral: the index rows a write carries, the query the search layer builds,
+//! and the SQL both SQL backends run for it (`?` placeholders, like `history_filter`).
+//!
+//! Only current versions are indexed: a write replaces the resource's rows, a delete removes
+//! them. A condition is an `EXISTS` over one index table, correlated with the resource row, so
+//! every search is a conjunction of indexed lookups.
+
+use crate::SqlArg;
+
+/// One value of one search parameter, as indexed at write time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexValue {
+    /// `system|code`; `text` is the lower-cased display text for `:text`.
+    Token {
+        system: Option<String>,
+        code: String,
+        text: Option<String>,
+    },
+    /// `normalized` (lower case, accents removed) serves the default and `:contains` searches,
+    /// `exact` the `:exact` modifier.
+    String {
+        normalized: String,
+        exact: String,
+    },
+    /// `[start, end)` in epoch milliseconds; open ends are `i64::MIN`/`i64::MAX`.
+    Date {
+        start: i64,
+        end: i64,
+    },
+    /// A reference: `Type/id` (local or absolute) or a URL (canonical, external).
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: Option<String>,
+    },
+    Number(f64),
+    Quantity {
+        value: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri(String),
+}
+
+impl IndexValue {
+    pub fn table(&self) -> IndexTable {
+        match self {
+            IndexValue::Token { .. } => IndexTable::Token,
+            IndexValue::String { .. } => IndexTable::String,
+            IndexValue::Date { .. } => IndexTable::Date,
+            IndexValue::Reference { .. } => IndexTable::Reference,
+            IndexValue::Number(_) => IndexTable::Number,
+            IndexValue::Quantity { .. } => IndexTable::Quantity,
+            IndexValue::Uri(_) => IndexTable::Uri,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    /// The search parameter's code, e.g. `family`.
+    pub param: String,
+    pub value: IndexValue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexTable {
+    Token,
+    String,
+    Date,
+    Reference,
+    Number,
+    Quantity,
+    Uri,
+}
+
+impl IndexTable {
+    pub const ALL: [IndexTable; 7] = [
+        IndexTable::Token,
+        IndexTable::String,
+        IndexTable::Date,
+        IndexTable::Reference,
+        IndexTable::Number,
+        IndexTable::Quantity,
+        IndexTable::Uri,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexTable::Token => "search_token",
+            IndexTable::String => "search_string",
+            IndexTable::Date => "search_date",
+            IndexTable::Reference => "search_reference",
+            IndexTable::Number => "search_number",
+            IndexTable::Quantity => "search_quantity",
+            IndexTable::Uri => "search_uri",
+        }
+    }
+    /// Value columns after `(resource_type, id, param)`.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            IndexTable::Token => &["system", "code", "text"],
+            IndexTable::String => &["value", "exact"],
+            IndexTable::Date => &["start_ms", "end_ms"],
+            IndexTable::Reference => &["target_type", "target_id", "url"],
+            IndexTable::Number => &["value"],
+            IndexTable::Quantity => &["value", "system", "code"],
+            IndexTable::Uri => &["value"],
+        }
+    }
+}
+
+/// Which `[start, end)` relation a date, number or quantity condition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    Ap,
+}
+
+impl Prefix {
+    /// Splits a leading prefix off a search value.
+    pub fn split(value: &str) -> (Prefix, &str) {
+        let prefixes = [
+            ("eq", Prefix::Eq),
+            ("ne", Prefix::Ne),
+            ("gt", Prefix::Gt),
+            ("lt", Prefix::Lt),
+            ("ge", Prefix::Ge),
+            ("le", Prefix::Le),
+            ("sa", Prefix::Sa),
+            ("eb", Prefix::Eb),
+            ("ap", Prefix::Ap),
+        ];
+        for (p, prefix) in prefixes {
+            if let Some(rest) = value.strip_prefix(p)
+                && rest.starts_with(|c: char| c.is_ascii_digit() || c == '-')
+            {
+                return (prefix, rest);
+            }
+        }
+        (Prefix::Eq, value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringMatch {
+    Prefix,
+    Exact,
+    Contains,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriMatch {
+    Exact,
+    /// The stored URI starts with the search value.
+    Below,
+    /// The search value starts with the stored URI.
+    Above,
+}
+
+/// Which system a token condition requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSystem {
+    Any,
+    /// `|code`: no system.
+    Absent,
+    Is(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Id(Vec<String>),
+    LastUpdated {
+        prefix: Prefix,
+        start: i64,
+        end: i64,
+    },
+    Token {
+        param: String,
+        system: TokenSystem,
+        code: Option<String>,
+    },
+    TokenText {
+        param: String,
+        text: String,
+    },
+    /// `value` is normalised for `Prefix`/`Contains`, as typed for `Exact`.
+    String {
+        param: String,
+        value: String,
+        mode: StringMatch,
+    },
+    Date {
+        param: String,
+        prefix: Prefix,
+        start: i64,
+        end: i64,
+    },
+    Number {
+        param: String,
+        prefix: Prefix,
+        low: f64,
+        high: f64,
+    },
+    Quantity {
+        param: String,
+        prefix: Prefix,
+        low: f64,
+        high: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri {
+        param: String,
+        value: String,
+        mode: UriMatch,
+    },
+    Reference {
+        param: String,
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: Option<String>,
+    },
+    /// `subject:Patient.name=x`: the reference's target (of `target_type`) matches `inner`.
+    Chain {
+        param: String,
+        target_type: String,
+        inner: Vec<Clause>,
+    },
+    /// `_has:Observation:subject:code=x`: some `source_type` resource refers here through
+    /// `param` and matches `inner`.
+    Has {
+        source_type: String,
+        param: String,
+        inner: Vec<Clause>,
+    },
+    Missing {
+        param: String,
+        table: IndexTable,
+        missing: bool,
+    },
+    /// Any of the conditions holds.
+    AnyOf(Vec<Condition>),
+    /// The condition does not hold (`:not`).
+    Not(Box<Condition>),
+}
+
+/// Alternatives joined by OR (a comma in the URL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clause(pub Vec<Condition>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub param: String,
+    pub table: IndexTable,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub resource_type: String,
+    /// All must hold (repetition in the URL).
+    pub clauses: Vec<Clause>,
+    pub sort: Vec<SortKey>,
+    pub count: usize,
+    pub offset: usize,
+    pub want_total: bool,
+}
+
+/// `WHERE` conditions over `resources {alias}` (current, not deleted, of the type).
+pub fn search_filter(
+    resource_type: &str,
+    clauses: &[Clause],
+    alias: &str,
+    depth: usize,
+) -> (String, Vec<SqlArg>) {
+    let mut sql = format!("{alias}.resource_type = ? AND {alias}.deleted = 0");
+    let mut args = vec![SqlArg::Text(resource_type.to_owned())];
+    for clause in clauses {
+        let mut parts = Vec::new();
+        for condition in &clause.0 {
+            let (s, a) = condition_sql(condition, alias, depth);
+            parts.push(s);
+            args.extend(a);
+        }
+        if !parts.is_empty() {
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        }
+    }
+    (sql, args)
+}
+
+/// `EXISTS` over one index table for the parameter bound as the next argument.
+fn exists(table: IndexTable, alias: &str, depth: usize, cond: &str) -> String {
+    let x = format!("x{depth}");
+    let name = table.name();
+    let cond = cond.replace("{x}", &x);
+    format!(
+        "EXISTS (SELECT 1 FROM {name} {x} WHERE {x}.resource_type = {alias}.resource_type AND {x}.id = {alias}.id AND {x}.param = ?{})",
+        if cond.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {cond}")
+        }
+    )
+}
+
+/// The spec's date search relations between a stored `[s, e)` (`{s}`, `{e}` in the SQL) and
+/// the searched `[start, end)`, with the arguments in placeholder order.
+fn range_cond(prefix: Prefix, start: i64, end: i64) -> (&'static str, Vec<SqlArg>) {
+    use SqlArg::Int;
+    match prefix {
+        // The searched range contains the stored one.
+        Prefix::Eq => ("({s} >= ? AND {e} <= ?)", vec![Int(start), Int(end)]),
+        Prefix::Ne => ("NOT ({s} >= ? AND {e} <= ?)", vec![Int(start), Int(end)]),
+        // Some of the stored range lies beyond the searched one.
+        Prefix::Gt => ("{e} > ?", vec![Int(end)]),
+        Prefix::Lt => ("{s} < ?", vec![Int(start)]),
+        Prefix::Ge => (
+            "({e} > ? OR ({s} >= ? AND {e} <= ?))",
+            vec![Int(end), Int(start), Int(end)],
+        ),
+        Prefix::Le => (
+            "({s} < ? OR ({s} >= ? AND {e} <= ?))",
+            vec![Int(start), Int(start), Int(end)],
+        ),
+        // Entirely after / before.
+        Prefix::Sa => ("{s} >= ?", vec![Int(end)]),
+        Prefix::Eb => ("{e} <= ?", vec![Int(start)]),
+        // Approximately: the ranges overlap.
+        Prefix::Ap => ("({s} < ? AND {e} > ?)", vec![Int(end), Int(start)]),
+    }
+}
+
+fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlArg>) {
+    let text = |s: &str| SqlArg::Text(s.to_owned());
+    match c {
+        Condition::Id(ids) => {
+            let marks = vec!["?"; ids.len().max(1)].join(", ");
+            let mut args: Vec<SqlArg> = ids.iter().map(|i| text(i)).collect();
+            if args.is_empty() {
+                args.push(text(""));
+            }
+            (format!("{alias}.id IN ({marks})"), args)
+        }
+        Condition::LastUpdated { prefix, start, end } => {
+            let (cond, args) = range_cond(*prefix, *start, *end);
+            let cond = cond
+                .replace("{s}", "lu.last_updated")
+                .replace("{e}", "(lu.last_updated + 1)");
+            (
+                format!(
+                    "EXISTS (SELECT 1 FROM resource_versions lu WHERE lu.seq = {alias}.seq AND {cond})"
+                ),
+                args,
+            )
+        }
+        Condition::Token {
+            param,
+            system,
+            code,
+        } => {
+            let mut cond = Vec::new();
+            let mut args = vec![text(param)];
+            match system {
+                TokenSystem::Any => {}
+                TokenSystem::Absent => cond.push("{x}.system IS NULL".to_owned()),
+                TokenSystem::Is(s) => {
+                    cond.push("{x}.system = ?".to_owned());
+                    args.push(text(s));
+                }
+            }
+            if let Some(code) = code {
+                cond.push("{x}.code = ?".to_owned());
+                args.push(text(code));
+            }
+            (
+                exists(IndexTable::Token, alias, depth, &cond.join(" AND ")),
+                args,
+            )
+        }
+        Condition::TokenText { param, text: t } => (
+            exists(IndexTable::Token, alias, depth, "{x}.text LIKE ?"),
+            vec![text(param), SqlArg::Text(format!("{}%", like_escape(t)))],
+        ),
+        Condition::String { param, value, mode } => {
+            let (cond, pattern) = match mode {
+                StringMatch::Exact => ("{x}.exact = ?", value.clone()),
+                StringMatch::Prefix => (
+                    "{x}.value LIKE ? ESCAPE '\\'",
+                    format!("{}%", like_escape(value)),
+                ),
+                StringMatch::Contains => (
+                    "{x}.value LIKE ? ESCAPE '\\'",
+                    format!("%{}%", like_escape(value)),
+                ),
+            };
+            (
+                exists(IndexTable::String, alias, depth, cond),
+                vec![text(param), SqlArg::Text(pattern)],
+            )
+        }
+        Condition::Date {
+            param,
+            prefix,
+            start,
+            end,
+        } => {
+            let (cond, range_args) = range_cond(*prefix, *start, *end);
+            let cond = cond
+                .replace("{s}", "{x}.start_ms")
+                .replace("{e}", "{x}.end_ms");
+            let mut args = vec![text(param)];
+            args.extend(range_args);
+            (exists(IndexTable::Date, alias, depth, &cond), args)
+        }
+        Condition::Number {
+            param,
+            prefix,
+            low,
+            high,
+        } => {
+            let (cond, args) = number_cond(*prefix, *low, *high);
+            let mut all = vec![text(param)];
+            all.extend(args);
+            (exists(IndexTable::Number, alias, depth, &cond), all)
+        }
+        Condition::Quantity {
+            param,
+            prefix,
+            low,
+            high,
+            system,
+            code,
+        } => {
+            let (mut cond, mut args) = number_cond(*prefix, *low, *high);
+            if let Some(s) = system {
+                cond.push_str(" AND {x}.system = ?");
+                args.push(text(s));
+            }
+            if let Some(c) = code {
+                cond.push_str(" AND {x}.code = ?");
+                args.push(text(c));
+            }
+            let mut all = vec![text(param)];
+            all.extend(args);
+            (exists(IndexTable::Quantity, alias, depth, &cond), all)
+        }
+        Condition::Uri { param, value, mode } => {
+            let (cond, arg) = match mode {
+                UriMatch::Exact => ("{x}.value = ?", text(value)),
+                UriMatch::Below => (
+                    "{x}.value LIKE ? ESCAPE '\\'",
+                    SqlArg::Text(format!("{}%", like_escape(value))),
+                ),
+                UriMatch::Above => ("? LIKE ({x}.value || '%')", text(value)),
+            };
+            (
+                exists(IndexTable::Uri, alias, depth, cond),
+                vec![text(param), arg],
+            )
+        }
+        Condition::Reference {
+            param,
+            target_type,
+            target_id,
+            url,
+        } => {
+            let mut cond = Vec::new();
+            let mut args = vec![text(param)];
+            if let Some(t) = target_type {
+                cond.push("{x}.target_type = ?");
+                args.push(text(t));
+            }
+            if let Some(i) = target_id {
+                cond.push("{x}.target_id = ?");
+                args.push(text(i));
+            }
+            if let Some(u) = url {
+                cond.push("{x}.url = ?");
+                args.push(text(u));
+            }
+            (
+                exists(IndexTable::Reference, alias, depth, &cond.join(" AND ")),
+                args,
+            )
+        }
+        Condition::Chain {
+            param,
+            target_type,
+            inner,
+        } => {
+            let inner_alias = format!("r{}", depth + 1);
+            let (inner_sql, inner_args) =
+                search_filter(target_type, inner, &inner_alias, depth + 1);
+            let cond = format!(
+                "{{x}}.target_type = ? AND {{x}}.target_id IN (SELECT {inner_alias}.id FROM resources {inner_alias} WHERE {inner_sql})"
+            );
+            let mut args = vec![text(param), text(target_type)];
+            args.extend(inner_args);
+            (exists(IndexTable::Reference, alias, depth, &cond), args)
+        }
+        Condition::Has {
+            source_type,
+            param,
+            inner,
+        } => {
+            let inner_alias = format!("r{}", depth + 1);
+            let x = format!("h{depth}");
+            let (inner_sql, inner_args) =
+                search_filter(source_type, inner, &inner_alias, depth + 1);
+            let sql = format!(
+                "EXISTS (SELECT 1 FROM search_reference {x} JOIN resources {inner_alias} ON {inner_alias}.resource_type = {x}.resource_type AND {inner_alias}.id = {x}.id \
+                 WHERE {x}.param = ? AND {x}.target_type = {alias}.resource_type AND {x}.target_id = {alias}.id AND {inner_sql})"
+            );
+            let mut args = vec![text(param)];
+            args.extend(inner_args);
+            (sql, args)
+        }
+        Condition::Missing {
+            param,
+            table,
+            missing,
+        } => {
+            let e = exists(*table, alias, depth, "");
+            (
+                if *missing { format!("NOT {e}") } else { e },
+                vec![text(param)],
+            )
+        }
+        Condition::AnyOf(conditions) => {
+            let mut parts = Vec::new();
+            let mut args = Vec::new();
+            for c in conditions {
+                let (s, a) = condition_sql(c, alias, depth);
+                parts.push(s);
+                args.extend(a);
+            }
+            (format!("({})", parts.join(" OR ")), args)
+        }
+        Condition::Not(inner) => {
+            let (s, a) = condition_sql(inner, alias, depth);
+            (format!("NOT {s}"), a)
+        }
+    }
+}
+
+/// Numbers and quantities: `eq` means within the value's implicit precision `[low, high)`.
+fn number_cond(prefix: Prefix, low: f64, high: f64) -> (String, Vec<SqlArg>) {
+    let (cond, args) = match prefix {
+        Prefix::Eq | Prefix::Ap => ("{x}.value >= ? AND {x}.value < ?", vec![low, high]),
+        Prefix::Ne => ("NOT ({x}.value >= ? AND {x}.value < ?)", vec![low, high]),
+        Prefix::Gt | Prefix::Sa => ("{x}.value > ?", vec![(low + high) / 2.0]),
+        Prefix::Lt | Prefix::Eb => ("{x}.value < ?", vec![(low + high) / 2.0]),
+        Prefix::Ge => ("{x}.value >= ?", vec![(low + high) / 2.0]),
+        Prefix::Le => ("{x}.value <= ?", vec![(low + high) / 2.0]),
+    };
+    (
+        cond.to_owned(),
+        args.into_iter().map(SqlArg::Real).collect(),
+    )
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// `ORDER BY` for the sort keys (then write order, so pages are stable).
+pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
+    let mut parts = Vec::new();
+    let mut args = Vec::new();
+    for key in sort {
+        let (column, agg) = match key.table {
+            IndexTable::Date => ("start_ms", if key.descending { "MAX" } else { "MIN" }),
+            IndexTable::Token => ("code", "MIN"),
+            IndexTable::Reference => ("target_id", "MIN"),
+            _ => ("value", if key.descending { "MAX" } else { "MIN" }),
+        };
+        let dir = if key.descending { "DESC" } else { "ASC" };
+        parts.push(format!(
+            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.resource_type = {alias}.resource_type AND s.id = {alias}.id AND s.param = ?) {dir}",
+            key.table.name()
+        ));
+        args.push(SqlArg::Text(key.param.clone()));
+    }
+    parts.push(format!("{alias}.seq ASC"));
+    (parts.join(", "), args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_split_only_before_values() {
+        assert_eq!(Prefix::split("ge2020-01-01"), (Prefix::Ge, "2020-01-01"));
+        assert_eq!(Prefix::split("2020"), (Prefix::Eq, "2020"));
+        assert_eq!(Prefix::split("ne-5"), (Prefix::Ne, "-5"));
+        assert_eq!(Prefix::split("eq"), (Prefix::Eq, "eq"));
+    }
+
+    #[test]
+    fn filters_nest_chains_with_fresh_aliases() {
+        let q = vec![Clause(vec![Condition::Chain {
+            param: "subject".into(),
+            target_type: "Patient".into(),
+            inner: vec![Clause(vec![Condition::String {
+                param: "name".into(),
+                value: "ola".into(),
+                mode: StringMatch::Prefix,
+            }])],
+        }])];
+        let (sql, args) = search_filter("Observation", &q, "r0", 0);
+        assert!(
+            sql.contains("FROM resources r1 WHERE r1.resource_type = ?"),
+            "{sql}"
+        );
+        assert!(sql.contains("FROM search_string x1"), "{sql}");
+        assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
+    }
+}
