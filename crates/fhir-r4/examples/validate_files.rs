@@ -33,9 +33,7 @@ fn main() {
                         i.expression.as_deref().unwrap_or(""),
                         i.diagnostics
                     );
-                    *counts
-                        .entry(i.diagnostics.chars().take(50).collect())
-                        .or_default() += 1;
+                    *counts.entry(i.diagnostics.chars().take(50).collect()).or_default() += 1;
                 }
             }
         }

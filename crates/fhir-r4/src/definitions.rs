@@ -142,10 +142,7 @@ impl TypeDef {
         let child = self.children.get(node)?.get(key)?;
         let element = &self.elements[child.element];
         // contentReference elements carry no type of their own: they reuse a backbone node.
-        let ty = element
-            .types
-            .get(child.type_index)
-            .map_or("BackboneElement", String::as_str);
+        let ty = element.types.get(child.type_index).map_or("BackboneElement", String::as_str);
         Some((element, ty))
     }
 
@@ -156,11 +153,7 @@ impl TypeDef {
 
     /// The elements directly under a node ("" for the type itself).
     pub fn elements_of(&self, node: &str) -> impl Iterator<Item = &ElementDef> {
-        self.node_elements
-            .get(node)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.elements[i])
+        self.node_elements.get(node).into_iter().flatten().map(|&i| &self.elements[i])
     }
 
     /// Element by its path below the type.
@@ -199,21 +192,13 @@ impl Definitions {
         let mut primitives = HashMap::new();
         for (name, p) in raw.primitives {
             let regex = match p.regex {
-                Some(r) => Some(Regex::new(&format!("^(?:{r})$")).map_err(|source| {
-                    DefinitionsError::Regex {
-                        name: name.clone(),
-                        source,
-                    }
-                })?),
+                Some(r) => Some(
+                    Regex::new(&format!("^(?:{r})$"))
+                        .map_err(|source| DefinitionsError::Regex { name: name.clone(), source })?,
+                ),
                 None => None,
             };
-            primitives.insert(
-                name,
-                Primitive {
-                    json: p.json,
-                    regex,
-                },
-            );
+            primitives.insert(name, Primitive { json: p.json, regex });
         }
         let types: HashMap<String, TypeDef> = raw
             .types
@@ -228,11 +213,9 @@ impl Definitions {
             .into_iter()
             .map(|(url, vs)| {
                 let systems = match (vs.systems, vs.unchecked) {
-                    (Some(s), None) => Some(
-                        s.into_iter()
-                            .map(|(sys, codes)| (sys, codes.into_iter().collect()))
-                            .collect(),
-                    ),
+                    (Some(s), None) => {
+                        Some(s.into_iter().map(|(sys, codes)| (sys, codes.into_iter().collect())).collect())
+                    }
                     _ => None,
                 };
                 (url, ValueSetCodes { systems })
@@ -244,13 +227,7 @@ impl Definitions {
             .map(|t| &*Box::leak(t.name.clone().into_boxed_str()))
             .collect();
         resource_types.sort_unstable();
-        Ok(Definitions {
-            fhir_version: raw.fhir_version,
-            types,
-            primitives,
-            value_sets,
-            resource_types,
-        })
+        Ok(Definitions { fhir_version: raw.fhir_version, types, primitives, value_sets, resource_types })
     }
 
     pub fn get(&self, name: &str) -> Option<&TypeDef> {
@@ -278,11 +255,7 @@ fn build_type(name: &str, raw: RawType) -> TypeDef {
         .map(|e| ElementDef {
             path: e.path,
             min: e.min,
-            max: if e.max == "*" {
-                None
-            } else {
-                e.max.parse().ok()
-            },
+            max: if e.max == "*" { None } else { e.max.parse().ok() },
             types: e.types,
             content_ref: e.content_ref,
             targets: e.targets,
@@ -294,49 +267,23 @@ fn build_type(name: &str, raw: RawType) -> TypeDef {
     let mut node_elements: HashMap<String, Vec<usize>> = HashMap::new();
     children.insert(String::new(), HashMap::new());
     for (i, e) in elements.iter().enumerate() {
-        let parent = e
-            .path
-            .rsplit_once('.')
-            .map(|(p, _)| p)
-            .unwrap_or("")
-            .to_owned();
+        let parent = e.path.rsplit_once('.').map(|(p, _)| p).unwrap_or("").to_owned();
         node_elements.entry(parent.clone()).or_default().push(i);
         let keys = children.entry(parent).or_default();
         if e.content_ref.is_some() {
-            keys.insert(
-                e.name().to_owned(),
-                Child {
-                    element: i,
-                    type_index: 0,
-                },
-            );
+            keys.insert(e.name().to_owned(), Child { element: i, type_index: 0 });
         } else if e.is_choice() {
             for (t, ty) in e.types.iter().enumerate() {
                 let key = format!("{}{}{}", e.name(), ty[..1].to_uppercase(), &ty[1..]);
-                keys.insert(
-                    key,
-                    Child {
-                        element: i,
-                        type_index: t,
-                    },
-                );
+                keys.insert(key, Child { element: i, type_index: t });
             }
         } else {
-            keys.insert(
-                e.name().to_owned(),
-                Child {
-                    element: i,
-                    type_index: 0,
-                },
-            );
+            keys.insert(e.name().to_owned(), Child { element: i, type_index: 0 });
         }
     }
     // A backbone element is a node even when all its children are inherited (id, extension).
     for e in &elements {
-        if e.types
-            .iter()
-            .any(|t| t == "BackboneElement" || t == "Element")
-        {
+        if e.types.iter().any(|t| t == "BackboneElement" || t == "Element") {
             children.entry(e.path.clone()).or_default();
         }
     }

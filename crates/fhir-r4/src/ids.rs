@@ -42,14 +42,8 @@ pub struct ResourceId(String);
 impl ResourceId {
     pub fn parse(id: &str) -> Result<Self, IdError> {
         let valid = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if valid {
-            Ok(ResourceId(id.to_owned()))
-        } else {
-            Err(IdError::InvalidId(id.to_owned()))
-        }
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if valid { Ok(ResourceId(id.to_owned())) } else { Err(IdError::InvalidId(id.to_owned())) }
     }
     /// A fresh server-assigned id (a UUID, which satisfies the id grammar).
     pub fn new_random(uuid: impl fmt::Display) -> Self {

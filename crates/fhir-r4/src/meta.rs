@@ -13,10 +13,7 @@ pub fn stamp_meta(resource: &mut Value, id: &str, version_id: u64, last_updated:
         _ => Map::new(),
     };
     meta.insert("versionId".into(), Value::String(version_id.to_string()));
-    meta.insert(
-        "lastUpdated".into(),
-        Value::String(last_updated.to_string()),
-    );
+    meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
     let resource_type = map.shift_remove("resourceType");
     map.shift_remove("id");
     let rest = std::mem::take(map);

@@ -82,24 +82,14 @@ pub struct Issue {
 
 impl Issue {
     pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Issue {
-            severity: IssueSeverity::Error,
-            code,
-            diagnostics: diagnostics.into(),
-            expression: None,
-        }
+        Issue { severity: IssueSeverity::Error, code, diagnostics: diagnostics.into(), expression: None }
     }
     pub fn at(mut self, expression: impl Into<String>) -> Self {
         self.expression = Some(expression.into());
         self
     }
     pub fn warning(code: IssueType, diagnostics: impl Into<String>) -> Self {
-        Issue {
-            severity: IssueSeverity::Warning,
-            code,
-            diagnostics: diagnostics.into(),
-            expression: None,
-        }
+        Issue { severity: IssueSeverity::Warning, code, diagnostics: diagnostics.into(), expression: None }
     }
     pub fn to_json(&self) -> Value {
         let mut v = json!({

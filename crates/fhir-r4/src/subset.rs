@@ -41,9 +41,7 @@ pub fn subset_summary(resource: &mut Value, mode: SummaryMode) {
             map.shift_remove("text");
         }
         SummaryMode::Text => map.retain(|k, _| {
-            ALWAYS.contains(&k.as_str())
-                || k == "text"
-                || top_level(def, k).is_some_and(|e| e.min > 0)
+            ALWAYS.contains(&k.as_str()) || k == "text" || top_level(def, k).is_some_and(|e| e.min > 0)
         }),
         SummaryMode::True => summary_node(def, "", map),
     }
@@ -53,9 +51,7 @@ pub fn subset_summary(resource: &mut Value, mode: SummaryMode) {
 fn summary_node(def: &TypeDef, node: &str, map: &mut Map<String, Value>) {
     map.retain(|k, _| {
         (node.is_empty() && ALWAYS.contains(&k.as_str()))
-            || def
-                .child(node, k.trim_start_matches('_'))
-                .is_some_and(|(e, _)| e.summary)
+            || def.child(node, k.trim_start_matches('_')).is_some_and(|(e, _)| e.summary)
     });
     for (k, v) in map.iter_mut() {
         let Some((e, _)) = def.child(node, k.trim_start_matches('_')) else {
@@ -76,9 +72,7 @@ pub fn subset_elements(resource: &mut Value, elements: &[&str]) {
     let Value::Object(map) = resource else { return };
     map.retain(|k, _| {
         let name = k.trim_start_matches('_');
-        ALWAYS.contains(&name)
-            || elements.contains(&name)
-            || top_level(def, name).is_some_and(|e| e.min > 0)
+        ALWAYS.contains(&name) || elements.contains(&name) || top_level(def, name).is_some_and(|e| e.min > 0)
     });
     mark_subsetted(map);
 }
@@ -94,16 +88,14 @@ fn top_level<'a>(def: &'a TypeDef, key: &str) -> Option<&'a crate::ElementDef> {
 fn for_each_object(v: &mut Value, mut f: impl FnMut(&mut Map<String, Value>)) {
     match v {
         Value::Object(m) => f(m),
-        Value::Array(items) => items
-            .iter_mut()
-            .filter_map(Value::as_object_mut)
-            .for_each(f),
+        Value::Array(items) => items.iter_mut().filter_map(Value::as_object_mut).for_each(f),
         _ => {}
     }
 }
 
 fn mark_subsetted(map: &mut Map<String, Value>) {
-    let tag = json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
+    let tag =
+        json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
     let meta = map.entry("meta").or_insert_with(|| json!({}));
     if let Value::Object(meta) = meta {
         match meta.get_mut("tag") {
@@ -136,25 +128,16 @@ mod tests {
         let base = json!({"resourceType":"Observation","id":"1","text":{"status":"generated","div":"<div/>"},"status":"final","code":{"text":"x"},"note":[{"text":"n"}]});
         let mut t = base.clone();
         subset_summary(&mut t, SummaryMode::Text);
-        assert_eq!(
-            keys(&t),
-            ["resourceType", "id", "text", "status", "code", "meta"]
-        );
+        assert_eq!(keys(&t), ["resourceType", "id", "text", "status", "code", "meta"]);
         let mut d = base.clone();
         subset_summary(&mut d, SummaryMode::Data);
-        assert_eq!(
-            keys(&d),
-            ["resourceType", "id", "status", "code", "note", "meta"]
-        );
+        assert_eq!(keys(&d), ["resourceType", "id", "status", "code", "note", "meta"]);
     }
 
     #[test]
     fn elements_keeps_named_and_mandatory() {
         let mut o = json!({"resourceType":"Observation","id":"1","status":"final","code":{"text":"x"},"note":[{"text":"n"}],"issued":"2020-01-01T00:00:00Z"});
         subset_elements(&mut o, &["issued"]);
-        assert_eq!(
-            keys(&o),
-            ["resourceType", "id", "status", "code", "issued", "meta"]
-        );
+        assert_eq!(keys(&o), ["resourceType", "id", "status", "code", "issued", "meta"]);
     }
 }

@@ -13,16 +13,10 @@ const MAX_RESOURCE_NESTING: usize = 8;
 /// Validates a resource; returns every problem found (empty means valid).
 /// `expected_type`, when given, is the type the URL names.
 pub fn validate_resource(resource: &Value, expected_type: Option<&str>) -> Vec<Issue> {
-    let mut v = Validator {
-        defs: definitions(),
-        issues: Vec::new(),
-    };
+    let mut v = Validator { defs: definitions(), issues: Vec::new() };
     match resource {
         Value::Object(map) => {
-            let name = map
-                .get("resourceType")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let name = map.get("resourceType").and_then(Value::as_str).unwrap_or("");
             if let Some(expected) = expected_type
                 && !name.is_empty()
                 && name != expected
@@ -38,10 +32,7 @@ pub fn validate_resource(resource: &Value, expected_type: Option<&str>) -> Vec<I
             }
             v.resource(map, "", 0);
         }
-        _ => v.issues.push(Issue::error(
-            IssueType::Structure,
-            "a resource must be a JSON object",
-        )),
+        _ => v.issues.push(Issue::error(IssueType::Structure, "a resource must be a JSON object")),
     }
     v.issues
 }
@@ -58,22 +49,14 @@ impl Validator {
 
     fn resource(&mut self, map: &Map<String, Value>, expr: &str, nesting: usize) {
         if nesting > MAX_RESOURCE_NESTING {
-            self.err(
-                IssueType::TooCostly,
-                expr,
-                "resources are nested too deeply".into(),
-            );
+            self.err(IssueType::TooCostly, expr, "resources are nested too deeply".into());
             return;
         }
         let Some(name) = map.get("resourceType").and_then(Value::as_str) else {
             self.err(IssueType::Required, expr, "missing 'resourceType'".into());
             return;
         };
-        let Some(def) = self
-            .defs
-            .get(name)
-            .filter(|t| t.kind == Kind::Resource && !t.is_abstract)
-        else {
+        let Some(def) = self.defs.get(name).filter(|t| t.kind == Kind::Resource && !t.is_abstract) else {
             self.err(
                 IssueType::NotSupported,
                 &join(expr, "resourceType"),
@@ -81,11 +64,7 @@ impl Validator {
             );
             return;
         };
-        let expr = if expr.is_empty() {
-            name.to_owned()
-        } else {
-            expr.to_owned()
-        };
+        let expr = if expr.is_empty() { name.to_owned() } else { expr.to_owned() };
         self.node(def, "", map, &expr, nesting);
     }
 
@@ -130,19 +109,13 @@ impl Validator {
                         v.node(elem, "", m, e, nesting);
                     }
                     Value::Null => {}
-                    _ => v.err(
-                        IssueType::Structure,
-                        e,
-                        format!("'{key}' must be an object"),
-                    ),
+                    _ => v.err(IssueType::Structure, e, format!("'{key}' must be an object")),
                 });
                 continue;
             }
             let (node_def, child_node) = match element.content_ref.as_deref() {
                 Some(target) => (def, Some(target.to_owned())),
-                None if def.is_node(&element.path)
-                    && (ty == "BackboneElement" || ty == "Element") =>
-                {
+                None if def.is_node(&element.path) && (ty == "BackboneElement" || ty == "Element") => {
                     (def, Some(element.path.clone()))
                 }
                 None => (def, None),
@@ -173,11 +146,7 @@ impl Validator {
         match (element.is_repeating(), value) {
             (true, Value::Array(items)) => {
                 if items.is_empty() {
-                    self.err(
-                        IssueType::Structure,
-                        expr,
-                        "arrays must not be empty".into(),
-                    );
+                    self.err(IssueType::Structure, expr, "arrays must not be empty".into());
                 }
                 if let Some(max) = element.max
                     && items.len() > max as usize
@@ -192,21 +161,13 @@ impl Validator {
                     each(self, item, &format!("{expr}[{i}]"));
                 }
             }
-            (true, _) => self.err(
-                IssueType::Structure,
-                expr,
-                "must be an array (the element repeats)".into(),
-            ),
-            (false, Value::Array(_)) => self.err(
-                IssueType::Structure,
-                expr,
-                "must be a single value, not an array".into(),
-            ),
-            (false, Value::Null) => self.err(
-                IssueType::Structure,
-                expr,
-                "null is not a valid value".into(),
-            ),
+            (true, _) => {
+                self.err(IssueType::Structure, expr, "must be an array (the element repeats)".into())
+            }
+            (false, Value::Array(_)) => {
+                self.err(IssueType::Structure, expr, "must be a single value, not an array".into())
+            }
+            (false, Value::Null) => self.err(IssueType::Structure, expr, "null is not a valid value".into()),
             (false, item) => each(self, item, expr),
         }
     }
@@ -228,11 +189,7 @@ impl Validator {
             }
         }
         for name in missing {
-            self.err(
-                IssueType::Required,
-                &join(expr, &name),
-                format!("missing required element '{name}'"),
-            );
+            self.err(IssueType::Required, &join(expr, &name), format!("missing required element '{name}'"));
         }
     }
 
@@ -248,22 +205,14 @@ impl Validator {
             return;
         }
         let Value::Object(map) = item else {
-            self.err(
-                IssueType::Structure,
-                expr,
-                format!("a {ty} must be a JSON object"),
-            );
+            self.err(IssueType::Structure, expr, format!("a {ty} must be a JSON object"));
             return;
         };
         match ty {
             "Resource" => self.resource(map, expr, nesting + 1),
             _ => {
                 let Some(def) = self.defs.get(ty) else {
-                    self.err(
-                        IssueType::NotSupported,
-                        expr,
-                        format!("type '{ty}' is not supported"),
-                    );
+                    self.err(IssueType::NotSupported, expr, format!("type '{ty}' is not supported"));
                     return;
                 };
                 self.node(def, "", map, expr, nesting);
@@ -291,11 +240,7 @@ impl Validator {
             (JsonKind::Integer, Value::Number(n)) => {
                 let t = n.to_string();
                 if t.parse::<i32>().is_err() {
-                    self.err(
-                        IssueType::Value,
-                        expr,
-                        format!("'{t}' is not a valid {ty} (32-bit integer)"),
-                    );
+                    self.err(IssueType::Value, expr, format!("'{t}' is not a valid {ty} (32-bit integer)"));
                     return;
                 }
                 t
@@ -308,11 +253,7 @@ impl Validator {
                     JsonKind::Integer | JsonKind::Decimal => "a JSON number",
                     JsonKind::String => "a JSON string",
                 };
-                self.err(
-                    IssueType::Value,
-                    expr,
-                    format!("{ty} must be {want}, found {}", json_type(other)),
-                );
+                self.err(IssueType::Value, expr, format!("{ty} must be {want}, found {}", json_type(other)));
                 return;
             }
         };
@@ -320,18 +261,11 @@ impl Validator {
         if matches!(ty, "string" | "markdown") {
             // The spec's prose rule; its regex `[ \r\n\t\S]+` was written for JavaScript, where
             // `\s` matches no-break spaces that Rust's Unicode `\S` would reject.
-            if text.is_empty()
-                || text
-                    .chars()
-                    .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n'))
-            {
+            if text.is_empty() || text.chars().any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) {
                 self.err(
                     IssueType::Value,
                     expr,
-                    format!(
-                        "'{}' is not a valid {ty} (empty or control characters)",
-                        truncate(&text)
-                    ),
+                    format!("'{}' is not a valid {ty} (empty or control characters)", truncate(&text)),
                 );
             }
             return;
@@ -339,28 +273,15 @@ impl Validator {
         if let Some(re) = &primitive.regex
             && !re.is_match(&text)
         {
-            self.err(
-                IssueType::Value,
-                expr,
-                format!("'{}' is not a valid {ty}", truncate(&text)),
-            );
+            self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty}", truncate(&text)));
             return;
         }
-        if matches!(ty, "date" | "dateTime" | "instant")
-            && crate::datetime::parse_date_range(&text).is_none()
+        if matches!(ty, "date" | "dateTime" | "instant") && crate::datetime::parse_date_range(&text).is_none()
         {
-            self.err(
-                IssueType::Value,
-                expr,
-                format!("'{}' is not a valid {ty}", truncate(&text)),
-            );
+            self.err(IssueType::Value, expr, format!("'{}' is not a valid {ty}", truncate(&text)));
         }
         if ty == "xhtml" && !text.trim_start().starts_with("<div") {
-            self.err(
-                IssueType::Value,
-                expr,
-                "narrative xhtml must be a <div> element".into(),
-            );
+            self.err(IssueType::Value, expr, "narrative xhtml must be a <div> element".into());
         }
     }
 
@@ -378,12 +299,7 @@ impl Validator {
     /// Required bindings: the code must be in the value set. A coding from a system the value
     /// set does not draw on is accepted when the set cannot be expanded offline.
     fn code_in_value_set(&mut self, url: &str, system: Option<&str>, code: &str, expr: &str) {
-        let Some(systems) = self
-            .defs
-            .value_sets
-            .get(url)
-            .and_then(|v| v.systems.as_ref())
-        else {
+        let Some(systems) = self.defs.value_sets.get(url).and_then(|v| v.systems.as_ref()) else {
             return;
         };
         let ok = match system {
@@ -443,10 +359,7 @@ impl Validator {
             self.err(
                 IssueType::Value,
                 &expr,
-                format!(
-                    "'{}' is not a valid reference (expected Type/id)",
-                    truncate(reference)
-                ),
+                format!("'{}' is not a valid reference (expected Type/id)", truncate(reference)),
             );
             return;
         }
@@ -456,29 +369,18 @@ impl Validator {
             self.err(
                 IssueType::Value,
                 &expr,
-                format!(
-                    "a reference to {ty} is not allowed here (allowed: {})",
-                    targets.join(", ")
-                ),
+                format!("a reference to {ty} is not allowed here (allowed: {})", targets.join(", ")),
             );
         }
     }
 }
 
 fn join(expr: &str, name: &str) -> String {
-    if expr.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{expr}.{name}")
-    }
+    if expr.is_empty() { name.to_owned() } else { format!("{expr}.{name}") }
 }
 
 fn type_label(def: &TypeDef, node: &str) -> String {
-    if node.is_empty() {
-        def.name.clone()
-    } else {
-        format!("{}.{node}", def.name)
-    }
+    if node.is_empty() { def.name.clone() } else { format!("{}.{node}", def.name) }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -510,17 +412,10 @@ mod tests {
         let issues = validate_resource(&value, None);
         let got: Vec<(String, String)> = issues
             .iter()
-            .map(|i| {
-                (
-                    i.expression.clone().unwrap_or_default(),
-                    i.code.as_str().to_owned(),
-                )
-            })
+            .map(|i| (i.expression.clone().unwrap_or_default(), i.code.as_str().to_owned()))
             .collect();
-        let want: Vec<(String, String)> = expected
-            .iter()
-            .map(|(e, c)| (e.to_string(), c.to_string()))
-            .collect();
+        let want: Vec<(String, String)> =
+            expected.iter().map(|(e, c)| (e.to_string(), c.to_string())).collect();
         assert_eq!(got, want, "{json}\n{issues:#?}");
     }
 
@@ -546,39 +441,21 @@ mod tests {
 
     #[test]
     fn structure_errors() {
-        check(
-            r#"{"resourceType":"Patient","foo":1}"#,
-            &[("Patient.foo", "structure")],
-        );
-        check(
-            r#"{"resourceType":"Patient","name":{"family":"x"}}"#,
-            &[("Patient.name", "structure")],
-        );
-        check(
-            r#"{"resourceType":"Patient","gender":["male"]}"#,
-            &[("Patient.gender", "structure")],
-        );
-        check(
-            r#"{"resourceType":"Patient","name":[]}"#,
-            &[("Patient.name", "structure")],
-        );
+        check(r#"{"resourceType":"Patient","foo":1}"#, &[("Patient.foo", "structure")]);
+        check(r#"{"resourceType":"Patient","name":{"family":"x"}}"#, &[("Patient.name", "structure")]);
+        check(r#"{"resourceType":"Patient","gender":["male"]}"#, &[("Patient.gender", "structure")]);
+        check(r#"{"resourceType":"Patient","name":[]}"#, &[("Patient.name", "structure")]);
         check(
             r#"{"resourceType":"Observation","status":"final","code":{},"valueFoo":1}"#,
             &[("Observation.valueFoo", "structure")],
         );
-        check(
-            r#"{"resourceType":"Nope"}"#,
-            &[("resourceType", "not-supported")],
-        );
+        check(r#"{"resourceType":"Nope"}"#, &[("resourceType", "not-supported")]);
         check(r#"{"id":"x"}"#, &[("", "required")]);
     }
 
     #[test]
     fn cardinality_and_required() {
-        check(
-            r#"{"resourceType":"Observation","code":{"text":"x"}}"#,
-            &[("Observation.status", "required")],
-        );
+        check(r#"{"resourceType":"Observation","code":{"text":"x"}}"#, &[("Observation.status", "required")]);
         check(
             r#"{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1"}]}"#,
             &[("Questionnaire.item[0].type", "required")],
@@ -587,18 +464,9 @@ mod tests {
 
     #[test]
     fn primitive_formats() {
-        check(
-            r#"{"resourceType":"Patient","birthDate":"1980-13-01"}"#,
-            &[("Patient.birthDate", "value")],
-        );
-        check(
-            r#"{"resourceType":"Patient","birthDate":"2023-02-30"}"#,
-            &[("Patient.birthDate", "value")],
-        );
-        check(
-            r#"{"resourceType":"Patient","active":"true"}"#,
-            &[("Patient.active", "value")],
-        );
+        check(r#"{"resourceType":"Patient","birthDate":"1980-13-01"}"#, &[("Patient.birthDate", "value")]);
+        check(r#"{"resourceType":"Patient","birthDate":"2023-02-30"}"#, &[("Patient.birthDate", "value")]);
+        check(r#"{"resourceType":"Patient","active":"true"}"#, &[("Patient.active", "value")]);
         check(
             r#"{"resourceType":"Patient","multipleBirthInteger":1.5}"#,
             &[("Patient.multipleBirthInteger", "value")],
@@ -607,22 +475,13 @@ mod tests {
             r#"{"resourceType":"Patient","multipleBirthInteger":3000000000}"#,
             &[("Patient.multipleBirthInteger", "value")],
         );
-        check(
-            r#"{"resourceType":"Patient","id":"bad id"}"#,
-            &[("Patient.id", "value")],
-        );
-        check(
-            r#"{"resourceType":"Patient","name":[{"family":""}]}"#,
-            &[("Patient.name[0].family", "value")],
-        );
+        check(r#"{"resourceType":"Patient","id":"bad id"}"#, &[("Patient.id", "value")]);
+        check(r#"{"resourceType":"Patient","name":[{"family":""}]}"#, &[("Patient.name[0].family", "value")]);
         check(
             r#"{"resourceType":"Patient","name":[{"family":"a\u0001b"}]}"#,
             &[("Patient.name[0].family", "value")],
         );
-        check(
-            r#"{"resourceType":"Patient","name":[{"family":"Ås\u00a0Ødegård\n"}]}"#,
-            &[],
-        );
+        check(r#"{"resourceType":"Patient","name":[{"family":"Ås\u00a0Ødegård\n"}]}"#, &[]);
         check(
             r#"{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":"1.5"}}"#,
             &[("Observation.valueQuantity.value", "value")],
@@ -639,10 +498,7 @@ mod tests {
 
     #[test]
     fn required_bindings() {
-        check(
-            r#"{"resourceType":"Patient","gender":"boy"}"#,
-            &[("Patient.gender", "code-invalid")],
-        );
+        check(r#"{"resourceType":"Patient","gender":"boy"}"#, &[("Patient.gender", "code-invalid")]);
         check(
             r#"{"resourceType":"Observation","status":"done","code":{}}"#,
             &[("Observation.status", "code-invalid")],
@@ -684,9 +540,6 @@ mod tests {
     #[test]
     fn type_must_match_url() {
         let v: Value = serde_json::from_str(r#"{"resourceType":"Patient"}"#).unwrap();
-        assert_eq!(
-            validate_resource(&v, Some("Observation"))[0].code,
-            IssueType::Invalid
-        );
+        assert_eq!(validate_resource(&v, Some("Observation"))[0].code, IssueType::Invalid);
     }
 }

@@ -29,16 +29,10 @@ pub struct Item<'a> {
 
 impl<'a> Item<'a> {
     fn borrowed(value: &'a Value, ty: ItemType) -> Self {
-        Item {
-            value: Cow::Borrowed(value),
-            ty,
-        }
+        Item { value: Cow::Borrowed(value), ty }
     }
     fn owned(value: Value) -> Self {
-        Item {
-            value: Cow::Owned(value),
-            ty: ItemType::Unknown,
-        }
+        Item { value: Cow::Owned(value), ty: ItemType::Unknown }
     }
     /// The FHIR type name (`Quantity`, `code`, `Patient`), if known.
     pub fn type_name(&self) -> Option<&str> {
@@ -65,10 +59,7 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value) -> Vec<Item<'a>> {
 }
 
 fn boolean<'a>(b: bool) -> Vec<Item<'a>> {
-    vec![Item {
-        value: Cow::Owned(Value::Bool(b)),
-        ty: ItemType::Named("boolean".into()),
-    }]
+    vec![Item { value: Cow::Owned(Value::Bool(b)), ty: ItemType::Named("boolean".into()) }]
 }
 
 /// The single boolean a collection stands for: `None` when empty (FHIRPath's empty).
@@ -80,34 +71,22 @@ fn truth(items: &[Item<'_>]) -> Option<bool> {
     }
 }
 
-fn eval<'a>(
-    ctx: &Context<'a>,
-    expr: &Expr,
-    focus: &[Item<'a>],
-    this: &[Item<'a>],
-) -> Vec<Item<'a>> {
+fn eval<'a>(ctx: &Context<'a>, expr: &Expr, focus: &[Item<'a>], this: &[Item<'a>]) -> Vec<Item<'a>> {
     match expr {
         Expr::This => this.to_vec(),
         Expr::Variable(v) => match v.as_str() {
             "resource" | "context" | "rootResource" => {
-                let ty = ctx
-                    .resource
-                    .get("resourceType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let ty = ctx.resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
                 vec![Item::borrowed(ctx.resource, ItemType::Named(ty.to_owned()))]
             }
-            "ucum" => vec![Item::owned(Value::String(
-                "http://unitsofmeasure.org".into(),
-            ))],
+            "ucum" => vec![Item::owned(Value::String("http://unitsofmeasure.org".into()))],
             "sct" => vec![Item::owned(Value::String("http://snomed.info/sct".into()))],
             "loinc" => vec![Item::owned(Value::String("http://loinc.org".into()))],
             _ => Vec::new(),
         },
-        Expr::String(s) => vec![Item {
-            value: Cow::Owned(Value::String(s.clone())),
-            ty: ItemType::Named("string".into()),
-        }],
+        Expr::String(s) => {
+            vec![Item { value: Cow::Owned(Value::String(s.clone())), ty: ItemType::Named("string".into()) }]
+        }
         Expr::Number(n) => match serde_json::from_str::<Value>(n) {
             Ok(v) => vec![Item::owned(v)],
             Err(_) => Vec::new(),
@@ -182,12 +161,9 @@ fn node_of(ty: &ItemType) -> Option<(&'static TypeDef, String)> {
 
 fn push_values<'a>(value: &'a Value, ty: ItemType, out: &mut Vec<Item<'a>>) {
     match value {
-        Value::Array(items) => out.extend(
-            items
-                .iter()
-                .filter(|v| !v.is_null())
-                .map(|v| Item::borrowed(v, ty.clone())),
-        ),
+        Value::Array(items) => {
+            out.extend(items.iter().filter(|v| !v.is_null()).map(|v| Item::borrowed(v, ty.clone())))
+        }
         Value::Null => {}
         v => out.push(Item::borrowed(v, ty)),
     }
@@ -209,15 +185,9 @@ fn member<'a>(item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
         && let Some(v) = obj.get(name)
     {
         let child_ty = if let Some(target) = &element.content_ref {
-            ItemType::Backbone {
-                owner: def.name.clone(),
-                path: target.clone(),
-            }
+            ItemType::Backbone { owner: def.name.clone(), path: target.clone() }
         } else if def.is_node(&element.path) && (ty == "BackboneElement" || ty == "Element") {
-            ItemType::Backbone {
-                owner: def.name.clone(),
-                path: element.path.clone(),
-            }
+            ItemType::Backbone { owner: def.name.clone(), path: element.path.clone() }
         } else {
             ItemType::Named(ty.to_owned())
         };
@@ -225,10 +195,7 @@ fn member<'a>(item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
         return;
     }
     // A choice element: `value` finds `valueQuantity`, `valueString`, ….
-    if let Some(element) = def
-        .elements_of(&node)
-        .find(|e| e.is_choice() && e.name() == name)
-    {
+    if let Some(element) = def.elements_of(&node).find(|e| e.is_choice() && e.name() == name) {
         for ty in &element.types {
             let key = format!("{name}{}{}", ty[..1].to_uppercase(), &ty[1..]);
             if let Some(v) = obj.get(&key) {
@@ -240,10 +207,7 @@ fn member<'a>(item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
 
 fn type_op<'a>(op: &str, base: Vec<Item<'a>>, ty: &str) -> Vec<Item<'a>> {
     match op {
-        "as" => base
-            .into_iter()
-            .filter(|i| is_subtype(i.type_name(), ty))
-            .collect(),
+        "as" => base.into_iter().filter(|i| is_subtype(i.type_name(), ty)).collect(),
         _ => match base.as_slice() {
             [one] => boolean(is_subtype(one.type_name(), ty)),
             _ => Vec::new(),
@@ -262,11 +226,9 @@ fn equal(a: &Value, b: &Value) -> bool {
 
 fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .to_string()
-            .parse::<f64>()
-            .ok()?
-            .partial_cmp(&y.to_string().parse::<f64>().ok()?),
+        (Value::Number(x), Value::Number(y)) => {
+            x.to_string().parse::<f64>().ok()?.partial_cmp(&y.to_string().parse::<f64>().ok()?)
+        }
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         _ => None,
     }
@@ -296,11 +258,8 @@ fn binary<'a>(
             if left.is_empty() || right.is_empty() {
                 return Vec::new();
             }
-            let same = left.len() == right.len()
-                && left
-                    .iter()
-                    .zip(&right)
-                    .all(|(a, b)| equal(&a.value, &b.value));
+            let same =
+                left.len() == right.len() && left.iter().zip(&right).all(|(a, b)| equal(&a.value, &b.value));
             boolean(same == (op == "="))
         }
         "<" | "<=" | ">" | ">=" => match (left.as_slice(), right.as_slice()) {
@@ -351,17 +310,14 @@ fn call<'a>(ctx: &Context<'a>, name: &str, args: &[Expr], base: Vec<Item<'a>>) -
             .into_iter()
             .filter(|item| {
                 let one = std::slice::from_ref(item);
-                args.first()
-                    .is_some_and(|a| truth(&eval(ctx, a, one, one)) == Some(true))
+                args.first().is_some_and(|a| truth(&eval(ctx, a, one, one)) == Some(true))
             })
             .collect(),
         "select" => base
             .iter()
             .flat_map(|item| {
                 let one = std::slice::from_ref(item);
-                args.first()
-                    .map(|a| eval(ctx, a, one, one))
-                    .unwrap_or_default()
+                args.first().map(|a| eval(ctx, a, one, one)).unwrap_or_default()
             })
             .collect(),
         "ofType" | "as" => type_op("as", base, &arg_type()),
@@ -391,24 +347,16 @@ fn call<'a>(ctx: &Context<'a>, name: &str, args: &[Expr], base: Vec<Item<'a>>) -
                 let mut exts = Vec::new();
                 member(item, "extension", &mut exts);
                 out.extend(
-                    exts.into_iter().filter(|e| {
-                        e.value.get("url").and_then(Value::as_str) == Some(url.as_str())
-                    }),
+                    exts.into_iter()
+                        .filter(|e| e.value.get("url").and_then(Value::as_str) == Some(url.as_str())),
                 );
             }
             out
         }
         "iif" => {
             let one = base.as_slice();
-            let cond = args
-                .first()
-                .map(|c| eval(ctx, c, one, one))
-                .unwrap_or_default();
-            let pick = if truth(&cond) == Some(true) {
-                args.get(1)
-            } else {
-                args.get(2)
-            };
+            let cond = args.first().map(|c| eval(ctx, c, one, one)).unwrap_or_default();
+            let pick = if truth(&cond) == Some(true) { args.get(1) } else { args.get(2) };
             pick.map(|e| eval(ctx, e, one, one)).unwrap_or_default()
         }
         _ => Vec::new(),
@@ -426,9 +374,7 @@ fn resolve<'a>(ctx: &Context<'a>, item: &Item<'a>) -> Option<Item<'a>> {
     };
     if let Some(local) = reference.strip_prefix('#') {
         let contained = ctx.resource.get("contained")?.as_array()?;
-        let found = contained
-            .iter()
-            .find(|c| c.get("id").and_then(Value::as_str) == Some(local))?;
+        let found = contained.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(local))?;
         let ty = found.get("resourceType")?.as_str()?.to_owned();
         return Some(Item::borrowed(found, ItemType::Named(ty)));
     }
@@ -441,13 +387,8 @@ fn resolve<'a>(ctx: &Context<'a>, item: &Item<'a>) -> Option<Item<'a>> {
     } else {
         return None;
     };
-    definitions()
-        .get(ty)
-        .filter(|d| d.kind == helse_fhir_r4::Kind::Resource)?;
-    Some(Item {
-        value: Cow::Owned(Value::Object(Default::default())),
-        ty: ItemType::Named(ty.to_owned()),
-    })
+    definitions().get(ty).filter(|d| d.kind == helse_fhir_r4::Kind::Resource)?;
+    Some(Item { value: Cow::Owned(Value::Object(Default::default())), ty: ItemType::Named(ty.to_owned()) })
 }
 
 #[cfg(test)]
@@ -459,11 +400,7 @@ mod tests {
     /// Evaluates `expr` on `resource`; `expected` is the JSON of each result item.
     fn check(resource: &serde_json::Value, expr: &str, expected: &[&str]) {
         let e = Expression::parse(expr).unwrap();
-        let got: Vec<String> = e
-            .evaluate(resource)
-            .iter()
-            .map(|i| i.value.to_string())
-            .collect();
+        let got: Vec<String> = e.evaluate(resource).iter().map(|i| i.value.to_string()).collect();
         assert_eq!(got, expected, "{expr}");
     }
 
@@ -489,18 +426,10 @@ mod tests {
         let o = observation();
         check(&o, "Observation.status", &[r#""final""#]);
         check(&o, "Observation.code.coding.code", &[r#""8867-4""#]);
-        check(
-            &o,
-            "Observation.value",
-            &[r#"{"value":72.50,"unit":"/min"}"#],
-        );
+        check(&o, "Observation.value", &[r#"{"value":72.50,"unit":"/min"}"#]);
         check(&o, "(Observation.value as Quantity).value", &["72.50"]);
         check(&o, "Observation.value.as(String)", &[]);
-        check(
-            &o,
-            "Observation.component.value.ofType(string)",
-            &[r#""x""#],
-        );
+        check(&o, "Observation.component.value.ofType(string)", &[r#""x""#]);
         check(&o, "Observation.component.value.as(Quantity).value", &["1"]);
         check(&o, "Patient.name", &[]);
         check(&o, "Resource.id", &[]);
@@ -510,54 +439,22 @@ mod tests {
     #[test]
     fn where_resolve_and_extensions() {
         let o = observation();
-        check(
-            &o,
-            "Observation.subject.where(resolve() is Patient)",
-            &[r#"{"reference":"Patient/p1"}"#],
-        );
+        check(&o, "Observation.subject.where(resolve() is Patient)", &[r#"{"reference":"Patient/p1"}"#]);
         check(&o, "Observation.performer.where(resolve() is Patient)", &[]);
-        check(
-            &o,
-            "Observation.performer.where(resolve() is Organization)",
-            &[r##"{"reference":"#org"}"##],
-        );
-        check(
-            &o,
-            "Observation.component.where(code.text = 'b').value",
-            &[r#"{"value":1}"#],
-        );
+        check(&o, "Observation.performer.where(resolve() is Organization)", &[r##"{"reference":"#org"}"##]);
+        check(&o, "Observation.component.where(code.text = 'b').value", &[r#"{"value":1}"#]);
         check(&o, "Observation.extension('http://e/1').value", &["true"]);
-        check(
-            &o,
-            "Observation.subject | Observation.subject",
-            &[r#"{"reference":"Patient/p1"}"#],
-        );
-        check(
-            &o,
-            "Observation.status.exists() and Observation.status != 'final'",
-            &["false"],
-        );
+        check(&o, "Observation.subject | Observation.subject", &[r#"{"reference":"Patient/p1"}"#]);
+        check(&o, "Observation.status.exists() and Observation.status != 'final'", &["false"]);
         check(&o, "Observation.component.count()", &["2"]);
     }
 
     #[test]
     fn deceased_pattern_from_the_spec() {
         let expr = "Patient.deceased.exists() and Patient.deceased != false";
-        check(
-            &json!({"resourceType": "Patient", "deceasedBoolean": true}),
-            expr,
-            &["true"],
-        );
-        check(
-            &json!({"resourceType": "Patient", "deceasedBoolean": false}),
-            expr,
-            &["false"],
-        );
-        check(
-            &json!({"resourceType": "Patient", "deceasedDateTime": "2020-01-01"}),
-            expr,
-            &["true"],
-        );
+        check(&json!({"resourceType": "Patient", "deceasedBoolean": true}), expr, &["true"]);
+        check(&json!({"resourceType": "Patient", "deceasedBoolean": false}), expr, &["false"]);
+        check(&json!({"resourceType": "Patient", "deceasedDateTime": "2020-01-01"}), expr, &["true"]);
         check(&json!({"resourceType": "Patient"}), expr, &["false"]);
     }
 

@@ -13,9 +13,8 @@ pub enum Token {
     Symbol(&'static str),
 }
 
-const SYMBOLS: [&str; 17] = [
-    "<=", ">=", "!=", "!~", ".", "(", ")", "[", "]", "{", "}", ",", "|", "=", "<", ">", "~",
-];
+const SYMBOLS: [&str; 17] =
+    ["<=", ">=", "!=", "!~", ".", "(", ")", "[", "]", "{", "}", ",", "|", "=", "<", ">", "~"];
 const MORE_SYMBOLS: [&str; 5] = ["+", "-", "*", "/", "&"];
 
 pub fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
@@ -32,11 +31,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
             }
         } else if c == '\'' || c == '`' {
             let (s, next) = quoted(&chars, i, c)?;
-            tokens.push(if c == '\'' {
-                Token::String(s)
-            } else {
-                Token::Identifier(s)
-            });
+            tokens.push(if c == '\'' { Token::String(s) } else { Token::Identifier(s) });
             i = next;
         } else if c == '%' {
             if chars.get(i + 1) == Some(&'\'') || chars.get(i + 1) == Some(&'`') {
@@ -46,9 +41,7 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, ParseError> {
             } else {
                 let start = i + 1;
                 i = start;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '-')
-                {
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '-') {
                     i += 1;
                 }
                 tokens.push(Token::Variable(chars[start..i].iter().collect()));
@@ -92,9 +85,7 @@ fn quoted(chars: &[char], start: usize, quote: char) -> Result<(String, usize), 
     while i < chars.len() {
         match chars[i] {
             '\\' => {
-                let escaped = *chars
-                    .get(i + 1)
-                    .ok_or_else(|| ParseError("unterminated escape".into()))?;
+                let escaped = *chars.get(i + 1).ok_or_else(|| ParseError("unterminated escape".into()))?;
                 s.push(match escaped {
                     'n' => '\n',
                     't' => '\t',

@@ -25,9 +25,7 @@ pub struct Expression {
 
 impl Expression {
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        Ok(Expression {
-            root: parser::parse(text)?,
-        })
+        Ok(Expression { root: parser::parse(text)? })
     }
 
     /// Evaluates against a resource (which is also `%resource` and `%context`).

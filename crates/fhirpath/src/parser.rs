@@ -138,9 +138,7 @@ impl Parser {
                     let name = match self.next() {
                         Some(Token::Identifier(s)) => s,
                         other => {
-                            return Err(ParseError(format!(
-                                "expected a name after '.', found {other:?}"
-                            )));
+                            return Err(ParseError(format!("expected a name after '.', found {other:?}")));
                         }
                     };
                     e = self.member_or_call(e, name)?;
@@ -199,9 +197,7 @@ impl Parser {
             }
             Some(Token::Symbol("-")) => match self.next() {
                 Some(Token::Number(n)) => Ok(Expr::Number(format!("-{n}"))),
-                other => Err(ParseError(format!(
-                    "unsupported unary minus before {other:?}"
-                ))),
+                other => Err(ParseError(format!("unsupported unary minus before {other:?}"))),
             },
             Some(Token::String(s)) => Ok(Expr::String(s)),
             Some(Token::Number(n)) => Ok(Expr::Number(n)),
@@ -232,10 +228,7 @@ mod tests {
     #[test]
     fn precedence_and_shapes() {
         check("Patient.name", r#"Member(Member(This, "Patient"), "name")"#);
-        check(
-            "a | b.c",
-            r#"Binary("|", Member(This, "a"), Member(Member(This, "b"), "c"))"#,
-        );
+        check("a | b.c", r#"Binary("|", Member(This, "a"), Member(Member(This, "b"), "c"))"#);
         check(
             "a = 'x' and b",
             r#"Binary("and", Binary("=", Member(This, "a"), String("x")), Member(This, "b"))"#,
@@ -252,14 +245,8 @@ mod tests {
             "Bundle.entry[0].resource",
             r#"Member(Index(Member(Member(This, "Bundle"), "entry"), Number("0")), "resource")"#,
         );
-        check(
-            "v.ofType(FHIR.Quantity)",
-            r#"Call(Member(This, "v"), "ofType", [String("Quantity")])"#,
-        );
-        check(
-            "a.frobnicate()",
-            "FHIRPath: function 'frobnicate' is not supported",
-        );
+        check("v.ofType(FHIR.Quantity)", r#"Call(Member(This, "v"), "ofType", [String("Quantity")])"#);
+        check("a.frobnicate()", "FHIRPath: function 'frobnicate' is not supported");
         check("a.", "FHIRPath: expected a name after '.', found None");
         check("'unterminated", "FHIRPath: unterminated '");
     }

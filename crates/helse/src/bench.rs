@@ -30,14 +30,9 @@ struct Target {
 }
 
 fn parse_url(url: &str) -> anyhow::Result<Target> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("only http:// URLs are supported")?;
+    let rest = url.strip_prefix("http://").context("only http:// URLs are supported")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Target {
-        host: host.to_owned(),
-        path: format!("/{}", path.trim_end_matches('/')),
-    })
+    Ok(Target { host: host.to_owned(), path: format!("/{}", path.trim_end_matches('/')) })
 }
 
 async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
@@ -73,11 +68,7 @@ async fn send(
         .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = resp.into_body().collect().await?.to_bytes();
     Ok((status, location.map(Bytes::from).unwrap_or(body)))
 }
@@ -111,53 +102,30 @@ async fn run_phase(
         let connections = args.connections;
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&target).await?;
-            let mut r = PhaseResult {
-                requests: 0,
-                errors: 0,
-                latencies_micros: Vec::new(),
-                created_ids: Vec::new(),
-            };
+            let mut r =
+                PhaseResult { requests: 0, errors: 0, latencies_micros: Vec::new(), created_ids: Vec::new() };
             let mut i = worker;
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let (method, path, body, ok) = match phase {
-                    Phase::Create => (
-                        "POST",
-                        "Patient".to_owned(),
-                        Some(patient(i, None)),
-                        StatusCode::CREATED,
-                    ),
-                    Phase::Read => (
-                        "GET",
-                        format!("Patient/{}", ids[i % ids.len()]),
-                        None,
-                        StatusCode::OK,
-                    ),
+                    Phase::Create => {
+                        ("POST", "Patient".to_owned(), Some(patient(i, None)), StatusCode::CREATED)
+                    }
+                    Phase::Read => ("GET", format!("Patient/{}", ids[i % ids.len()]), None, StatusCode::OK),
                     Phase::Update => {
                         // Each worker updates its own slice of ids, so updates do not conflict.
-                        let id =
-                            &ids[(i % (ids.len() / connections).max(1)) * connections % ids.len()];
-                        (
-                            "PUT",
-                            format!("Patient/{id}"),
-                            Some(patient(i, Some(id))),
-                            StatusCode::OK,
-                        )
+                        let id = &ids[(i % (ids.len() / connections).max(1)) * connections % ids.len()];
+                        ("PUT", format!("Patient/{id}"), Some(patient(i, Some(id))), StatusCode::OK)
                     }
                 };
                 let (status, out) = send(&mut sender, &target, method, &path, body).await?;
-                r.latencies_micros
-                    .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                r.latencies_micros.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 r.requests += 1;
                 if status != ok {
                     r.errors += 1;
                 } else if let Phase::Create = phase {
                     let loc = String::from_utf8_lossy(&out);
-                    if let Some(id) = loc
-                        .split("/Patient/")
-                        .nth(1)
-                        .and_then(|s| s.split('/').next())
-                    {
+                    if let Some(id) = loc.split("/Patient/").nth(1).and_then(|s| s.split('/').next()) {
                         r.created_ids.push(id.to_owned());
                     }
                 }
@@ -166,12 +134,8 @@ async fn run_phase(
             anyhow::Ok(r)
         }));
     }
-    let mut total = PhaseResult {
-        requests: 0,
-        errors: 0,
-        latencies_micros: Vec::new(),
-        created_ids: Vec::new(),
-    };
+    let mut total =
+        PhaseResult { requests: 0, errors: 0, latencies_micros: Vec::new(), created_ids: Vec::new() };
     for t in tasks {
         let r = t.await??;
         total.requests += r.requests;
@@ -192,9 +156,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let target = std::sync::Arc::new(parse_url(&args.url)?);
-    let mut probe = connect(&target)
-        .await
-        .with_context(|| format!("cannot reach {}", args.url))?;
+    let mut probe = connect(&target).await.with_context(|| format!("cannot reach {}", args.url))?;
     let (status, _) = send(&mut probe, &target, "GET", "metadata", None).await?;
     if status != StatusCode::OK {
         bail!("GET metadata answered {status}");
@@ -208,11 +170,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "phase", "requests", "per sec", "p50 ms", "p99 ms", "errors"
     );
     let mut ids = std::sync::Arc::new(Vec::new());
-    for (name, phase) in [
-        ("create", Phase::Create),
-        ("read", Phase::Read),
-        ("update", Phase::Update),
-    ] {
+    for (name, phase) in [("create", Phase::Create), ("read", Phase::Read), ("update", Phase::Update)] {
         let (mut r, elapsed) = run_phase(&target, &args, phase, &ids).await?;
         r.latencies_micros.sort_unstable();
         println!(

@@ -70,23 +70,15 @@ impl Settings {
         });
         let file: FileConfig = match &path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let store = args
-            .store
-            .clone()
-            .or(file.store)
-            .unwrap_or_else(|| "sqlite:./helse-data/helse.db".into());
+        let store =
+            args.store.clone().or(file.store).unwrap_or_else(|| "sqlite:./helse-data/helse.db".into());
         let store = StoreLocation::parse(&store)?;
-        let sync = args
-            .sqlite_sync
-            .clone()
-            .or(file.sqlite_sync)
-            .unwrap_or_else(|| "full".into());
+        let sync = args.sqlite_sync.clone().or(file.sqlite_sync).unwrap_or_else(|| "full".into());
         let sqlite_durability = match sync.as_str() {
             "full" => SqliteDurability::Full,
             "normal" => SqliteDurability::Normal,
@@ -94,10 +86,7 @@ impl Settings {
         };
         let defaults = Limits::default();
         let limits = Limits {
-            max_body_bytes: args
-                .max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(defaults.max_body_bytes),
+            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(defaults.max_body_bytes),
             max_json_depth: file.max_json_depth.unwrap_or(defaults.max_json_depth),
             request_timeout: args
                 .request_timeout
@@ -119,11 +108,7 @@ impl Settings {
                 postgres_pool_size: file.postgres_pool_size.unwrap_or(16),
                 limits,
             },
-            log_format: args
-                .log_format
-                .clone()
-                .or(file.log_format)
-                .unwrap_or_else(|| "text".into()),
+            log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
         })
     }
 }

@@ -14,22 +14,12 @@ on_both_stores!(acknowledged_writes_survive_sigkill);
 const WRITERS: usize = 16;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start(store: &str, port: u16) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_helse"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["serve", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -37,10 +27,7 @@ async fn start(store: &str, port: u16) -> Child {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await
             && r.status() == 200
         {
             return child;
@@ -97,31 +84,16 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
         w.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() > WRITERS,
-        "the writers barely wrote ({} resources)",
-        acked.len()
-    );
+    assert!(acked.len() > WRITERS, "the writers barely wrote ({} resources)", acked.len());
 
     let mut server = start(&store.location, port).await;
     let client = reqwest::Client::new();
     for (id, version) in &acked {
-        let r = client
-            .get(format!("{base}/Patient/{id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            r.status(),
-            200,
-            "acknowledged Patient/{id} is missing after the crash"
-        );
+        let r = client.get(format!("{base}/Patient/{id}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "acknowledged Patient/{id} is missing after the crash");
         let v: Value = r.json().await.unwrap();
         let current: u64 = v["meta"]["versionId"].as_str().unwrap().parse().unwrap();
-        assert!(
-            current >= *version,
-            "Patient/{id}: acknowledged version {version}, found {current}"
-        );
+        assert!(current >= *version, "Patient/{id}: acknowledged version {version}, found {current}");
     }
     // Every stored version is whole: bodies parse, versions of a resource count 1..n.
     let mut versions: HashMap<String, Vec<u64>> = HashMap::new();
@@ -133,33 +105,18 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
             assert_eq!(r["resourceType"], "Patient", "{e}");
             let vid: u64 = r["meta"]["versionId"].as_str().unwrap().parse().unwrap();
             assert_eq!(e["response"]["etag"], format!("W/\"{vid}\""));
-            versions
-                .entry(r["id"].as_str().unwrap().to_owned())
-                .or_default()
-                .push(vid);
+            versions.entry(r["id"].as_str().unwrap().to_owned()).or_default().push(vid);
         }
-        match page["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        {
+        match page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
             Some(next) => url = next["url"].as_str().unwrap().to_owned(),
             None => break,
         }
     }
     for (id, mut vs) in versions {
         vs.sort_unstable();
-        assert_eq!(
-            vs,
-            (1..=vs.len() as u64).collect::<Vec<_>>(),
-            "Patient/{id} has a gap in its versions"
-        );
+        assert_eq!(vs, (1..=vs.len() as u64).collect::<Vec<_>>(), "Patient/{id} has a gap in its versions");
     }
-    println!(
-        "{backend:?}: {} acknowledged resources intact after SIGKILL",
-        acked.len()
-    );
+    println!("{backend:?}: {} acknowledged resources intact after SIGKILL", acked.len());
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -21,10 +21,7 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
         }
         for item in param.expression.evaluate(resource) {
             for value in values(param.ty, &item) {
-                let entry = IndexEntry {
-                    param: param.code.clone(),
-                    value,
-                };
+                let entry = IndexEntry { param: param.code.clone(), value };
                 if !out.contains(&entry) {
                     out.push(entry);
                 }
@@ -79,21 +76,13 @@ fn values(param_type: ParamType, item: &Item<'_>) -> Vec<IndexValue> {
         ParamType::Reference => reference_value(ty, v).into_iter().collect(),
         ParamType::Number => number(v).map(IndexValue::Number).into_iter().collect(),
         ParamType::Quantity => quantity_value(ty, v).into_iter().collect(),
-        ParamType::Uri => v
-            .as_str()
-            .map(|s| IndexValue::Uri(s.to_owned()))
-            .into_iter()
-            .collect(),
+        ParamType::Uri => v.as_str().map(|s| IndexValue::Uri(s.to_owned())).into_iter().collect(),
         ParamType::Composite | ParamType::Special => Vec::new(),
     }
 }
 
 fn token(system: Option<&str>, code: &str, text: Option<&str>) -> IndexValue {
-    IndexValue::Token {
-        system: system.map(str::to_owned),
-        code: code.to_owned(),
-        text: text.map(normalize),
-    }
+    IndexValue::Token { system: system.map(str::to_owned), code: code.to_owned(), text: text.map(normalize) }
 }
 
 fn token_values(ty: &str, v: &Value) -> Vec<IndexValue> {
@@ -122,24 +111,15 @@ fn token_values(ty: &str, v: &Value) -> Vec<IndexValue> {
             out
         }
         "Identifier" => str_of(v, "value")
-            .map(|value| {
-                token(
-                    str_of(v, "system"),
-                    value,
-                    v.get("type").and_then(|t| str_of(t, "text")),
-                )
-            })
+            .map(|value| token(str_of(v, "system"), value, v.get("type").and_then(|t| str_of(t, "text"))))
             .into_iter()
             .collect(),
-        "ContactPoint" => str_of(v, "value")
-            .map(|value| token(str_of(v, "system"), value, None))
-            .into_iter()
-            .collect(),
-        "boolean" => v
-            .as_bool()
-            .map(|b| token(None, if b { "true" } else { "false" }, None))
-            .into_iter()
-            .collect(),
+        "ContactPoint" => {
+            str_of(v, "value").map(|value| token(str_of(v, "system"), value, None)).into_iter().collect()
+        }
+        "boolean" => {
+            v.as_bool().map(|b| token(None, if b { "true" } else { "false" }, None)).into_iter().collect()
+        }
         _ => match v {
             Value::String(s) => vec![token(None, s, None)],
             _ => Vec::new(),
@@ -148,67 +128,38 @@ fn token_values(ty: &str, v: &Value) -> Vec<IndexValue> {
 }
 
 fn string_value(s: &str) -> IndexValue {
-    IndexValue::String {
-        normalized: normalize(s),
-        exact: s.to_owned(),
-    }
+    IndexValue::String { normalized: normalize(s), exact: s.to_owned() }
 }
 
 fn string_values(ty: &str, v: &Value) -> Vec<IndexValue> {
     let keys: &[&str] = match ty {
         "HumanName" => &["family", "given", "prefix", "suffix", "text"],
-        "Address" => &[
-            "line",
-            "city",
-            "district",
-            "state",
-            "postalCode",
-            "country",
-            "text",
-        ],
+        "Address" => &["line", "city", "district", "state", "postalCode", "country", "text"],
         _ => return v.as_str().map(string_value).into_iter().collect(),
     };
-    keys.iter()
-        .flat_map(|k| strings(v, k))
-        .map(string_value)
-        .collect()
+    keys.iter().flat_map(|k| strings(v, k)).map(string_value).collect()
 }
 
 fn date_values(ty: &str, v: &Value) -> Option<IndexValue> {
     match ty {
         "Period" => {
-            let start = str_of(v, "start")
-                .and_then(parse_date_range)
-                .map_or(i64::MIN, |r| r.start);
-            let end = str_of(v, "end")
-                .and_then(parse_date_range)
-                .map_or(i64::MAX, |r| r.end);
+            let start = str_of(v, "start").and_then(parse_date_range).map_or(i64::MIN, |r| r.start);
+            let end = str_of(v, "end").and_then(parse_date_range).map_or(i64::MAX, |r| r.end);
             Some(IndexValue::Date { start, end })
         }
         "Timing" => {
-            let ranges: Vec<_> = strings(v, "event")
-                .into_iter()
-                .filter_map(parse_date_range)
-                .collect();
+            let ranges: Vec<_> = strings(v, "event").into_iter().filter_map(parse_date_range).collect();
             let start = ranges.iter().map(|r| r.start).min()?;
             let end = ranges.iter().map(|r| r.end).max()?;
             Some(IndexValue::Date { start, end })
         }
-        _ => v
-            .as_str()
-            .and_then(parse_date_range)
-            .map(|r| IndexValue::Date {
-                start: r.start,
-                end: r.end,
-            }),
+        _ => v.as_str().and_then(parse_date_range).map(|r| IndexValue::Date { start: r.start, end: r.end }),
     }
 }
 
 /// `Type/id` from a relative or absolute RESTful reference.
 pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
-    let path = reference
-        .split_once("://")
-        .map_or(reference, |(_, rest)| rest);
+    let path = reference.split_once("://").map_or(reference, |(_, rest)| rest);
     let segments: Vec<&str> = path.split('/').collect();
     let n = segments.len();
     let (ty, id) = if n >= 4 && segments[n - 2] == "_history" {
@@ -235,11 +186,7 @@ fn reference_value(ty: &str, v: &Value) -> Option<IndexValue> {
         Some((t, i)) => (Some(t.to_owned()), Some(i.to_owned())),
         None => (None, None),
     };
-    Some(IndexValue::Reference {
-        target_type,
-        target_id,
-        url: absolute.then(|| reference.to_owned()),
-    })
+    Some(IndexValue::Reference { target_type, target_id, url: absolute.then(|| reference.to_owned()) })
 }
 
 fn quantity_value(ty: &str, v: &Value) -> Option<IndexValue> {
@@ -263,11 +210,7 @@ mod tests {
     use super::*;
 
     fn find(entries: &[IndexEntry], param: &str) -> Vec<IndexValue> {
-        entries
-            .iter()
-            .filter(|e| e.param == param)
-            .map(|e| e.value.clone())
-            .collect()
+        entries.iter().filter(|e| e.param == param).map(|e| e.value.clone()).collect()
     }
 
     #[test]
@@ -284,23 +227,17 @@ mod tests {
                 text: None
             }]
         );
-        assert!(find(&e, "family").contains(&IndexValue::String {
-            normalized: "ødegard".into(),
-            exact: "Ødegård".into()
-        }));
+        assert!(
+            find(&e, "family")
+                .contains(&IndexValue::String { normalized: "odegard".into(), exact: "Ødegård".into() })
+        );
         assert_eq!(find(&e, "given").len(), 2);
         assert_eq!(find(&e, "name").len(), 3);
         assert_eq!(
             find(&e, "gender"),
-            [IndexValue::Token {
-                system: None,
-                code: "female".into(),
-                text: None
-            }]
+            [IndexValue::Token { system: None, code: "female".into(), text: None }]
         );
-        let IndexValue::Date { start, end } = find(&e, "birthdate")[0] else {
-            panic!()
-        };
+        let IndexValue::Date { start, end } = find(&e, "birthdate")[0] else { panic!() };
         assert_eq!(end - start, 31 * 24 * 3600 * 1000);
         assert_eq!(
             find(&e, "general-practitioner"),
@@ -310,22 +247,8 @@ mod tests {
                 url: None
             }]
         );
-        assert_eq!(
-            find(&e, "active"),
-            [IndexValue::Token {
-                system: None,
-                code: "true".into(),
-                text: None
-            }]
-        );
-        assert_eq!(
-            find(&e, "_id"),
-            [IndexValue::Token {
-                system: None,
-                code: "p".into(),
-                text: None
-            }]
-        );
+        assert_eq!(find(&e, "active"), [IndexValue::Token { system: None, code: "true".into(), text: None }]);
+        assert_eq!(find(&e, "_id"), [IndexValue::Token { system: None, code: "p".into(), text: None }]);
     }
 
     #[test]
@@ -351,9 +274,7 @@ mod tests {
                 code: Some("/min".into())
             }]
         );
-        let IndexValue::Date { end, .. } = find(&e, "date")[0] else {
-            panic!()
-        };
+        let IndexValue::Date { end, .. } = find(&e, "date")[0] else { panic!() };
         assert_eq!(end, i64::MAX);
     }
 }

@@ -79,8 +79,7 @@ impl SearchParameters {
     fn load(text: &str) -> Self {
         let file: File = serde_json::from_str(text).expect("embedded search parameters are valid");
         let total = file.parameters.len();
-        let mut by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>> =
-            HashMap::new();
+        let mut by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>> = HashMap::new();
         let mut common = Vec::new();
         for raw in file.parameters {
             let Ok(expression) = Expression::parse(&raw.expression) else {
@@ -97,10 +96,7 @@ impl SearchParameters {
                 if base == "Resource" || base == "DomainResource" {
                     common.push(param.clone());
                 } else {
-                    by_type
-                        .entry(base)
-                        .or_default()
-                        .insert(param.code.clone(), param.clone());
+                    by_type.entry(base).or_default().insert(param.code.clone(), param.clone());
                 }
             }
         }
@@ -118,9 +114,6 @@ impl SearchParameters {
     }
 
     pub fn for_type(&self, resource_type: &str) -> impl Iterator<Item = &SearchParam> {
-        self.by_type
-            .get(resource_type)
-            .into_iter()
-            .flat_map(|m| m.values().map(|p| &**p))
+        self.by_type.get(resource_type).into_iter().flat_map(|m| m.values().map(|p| &**p))
     }
 }

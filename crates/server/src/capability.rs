@@ -5,21 +5,26 @@ use helse_fhir_r4::definitions;
 use serde_json::{Value, json};
 
 use crate::interaction::InteractionKind;
-use crate::routes::search::SUPPORTED_SEARCH_PARAMETERS;
+use helse_search::{ParamType, search_parameters};
 
 pub fn capability_statement(base_url: Option<&str>) -> Value {
-    let interactions: Vec<Value> = InteractionKind::RESOURCE_LEVEL
-        .iter()
-        .map(|k| json!({"code": k.code()}))
-        .collect();
-    let search_params: Vec<Value> = SUPPORTED_SEARCH_PARAMETERS
-        .iter()
-        .map(|(name, ty, doc)| json!({"name": name, "type": ty, "documentation": doc}))
-        .collect();
+    let interactions: Vec<Value> =
+        InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
     let resources: Vec<Value> = definitions()
         .resource_types()
         .iter()
         .map(|ty| {
+            // Every official parameter the engine indexes; composite parameters come later.
+            let mut search_params: Vec<(String, ParamType)> = search_parameters()
+                .for_type(ty)
+                .filter(|p| p.ty.table().is_some())
+                .map(|p| (p.code.clone(), p.ty))
+                .collect();
+            search_params.sort_by(|a, b| a.0.cmp(&b.0));
+            let search_params: Vec<Value> = search_params
+                .iter()
+                .map(|(code, t)| json!({"name": code, "type": format!("{t:?}").to_lowercase()}))
+                .collect();
             json!({
                 "type": ty,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{ty}"),
@@ -68,10 +73,7 @@ mod tests {
     #[test]
     fn lists_every_resource_type_and_is_valid() {
         let cs = capability_statement(Some("http://localhost/fhir"));
-        assert_eq!(
-            cs["rest"][0]["resource"].as_array().unwrap().len(),
-            definitions().resource_types().len()
-        );
+        assert_eq!(cs["rest"][0]["resource"].as_array().unwrap().len(), definitions().resource_types().len());
         assert_eq!(cs["fhirVersion"], "4.0.1");
         let issues = helse_fhir_r4::validate_resource(&cs, None);
         assert!(issues.is_empty(), "{issues:?}");

@@ -53,9 +53,7 @@ impl FhirError {
             Gone(_) => (StatusCode::GONE, IssueType::Deleted),
             MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported),
             NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, IssueType::NotSupported),
-            UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported)
-            }
+            UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported),
             Conflict(_) => (StatusCode::CONFLICT, IssueType::Conflict),
             PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, IssueType::Conflict),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong),
@@ -86,9 +84,7 @@ impl From<StoreError> for FhirError {
                     Some(c) => {
                         format!("If-Match names version {expected}, but the current version is {c}")
                     }
-                    None => format!(
-                        "If-Match names version {expected}, but the resource does not exist"
-                    ),
+                    None => format!("If-Match names version {expected}, but the resource does not exist"),
                 })
             }
             StoreError::ShuttingDown => FhirError::Unavailable,

@@ -154,27 +154,15 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
         }
         [ty, "_search"] => {
             let ty = resource_type(ty)?;
-            if m == "POST" {
-                Ok(SearchType(ty))
-            } else {
-                not_allowed()
-            }
+            if m == "POST" { Ok(SearchType(ty)) } else { not_allowed() }
         }
         [ty, "_history"] => {
             let ty = resource_type(ty)?;
-            if m == "GET" {
-                Ok(HistoryType(ty))
-            } else {
-                not_allowed()
-            }
+            if m == "GET" { Ok(HistoryType(ty)) } else { not_allowed() }
         }
         [ty, "$validate"] => {
             let ty = resource_type(ty)?;
-            if m == "POST" {
-                Ok(Validate(ty, None))
-            } else {
-                not_allowed()
-            }
+            if m == "POST" { Ok(Validate(ty, None)) } else { not_allowed() }
         }
         [ty, id] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
@@ -188,30 +176,17 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
         }
         [ty, id, "_history"] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
-            if m == "GET" {
-                Ok(HistoryInstance(ty, id))
-            } else {
-                not_allowed()
-            }
+            if m == "GET" { Ok(HistoryInstance(ty, id)) } else { not_allowed() }
         }
         [ty, id, "$validate"] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
-            if m == "POST" {
-                Ok(Validate(ty, Some(id)))
-            } else {
-                not_allowed()
-            }
+            if m == "POST" { Ok(Validate(ty, Some(id))) } else { not_allowed() }
         }
         [ty, id, "_history", vid] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
-            let vid = vid
-                .parse()
-                .map_err(|_| FhirError::BadRequest(format!("'{vid}' is not a version id")))?;
-            if m == "GET" || m == "HEAD" {
-                Ok(Vread(ty, id, vid))
-            } else {
-                not_allowed()
-            }
+            let vid =
+                vid.parse().map_err(|_| FhirError::BadRequest(format!("'{vid}' is not a version id")))?;
+            if m == "GET" || m == "HEAD" { Ok(Vread(ty, id, vid)) } else { not_allowed() }
         }
         _ => Err(FhirError::NotFound(format!("the path /{path}"))),
     }
@@ -226,10 +201,7 @@ mod tests {
             Ok(i) => format!("{i:?}"),
             Err(e) => format!("{:?}", e.status_and_code().0.as_u16()),
         };
-        let got = got
-            .replace("ResourceType(", "")
-            .replace("ResourceId(", "")
-            .replace(')', "");
+        let got = got.replace("ResourceType(", "").replace("ResourceId(", "").replace(')', "");
         assert_eq!(got, expected, "{method} {path}");
     }
 

@@ -71,9 +71,9 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>,
                     .map_err(|e| StoreError::Backend(e.to_string()))??,
             )
         }
-        StoreLocation::Postgres(url) => Arc::new(
-            helse_store_postgres::PostgresStore::connect(url, config.postgres_pool_size).await?,
-        ),
+        StoreLocation::Postgres(url) => {
+            Arc::new(helse_store_postgres::PostgresStore::connect(url, config.postgres_pool_size).await?)
+        }
     })
 }
 
@@ -87,9 +87,7 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: &ServerConfig) -> Result<Self, StartupError> {
         let store = open_store(config).await.map_err(StartupError::Store)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(StartupError::Bind)?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(StartupError::Bind)?;
         let local_addr = listener.local_addr().map_err(StartupError::Bind)?;
         let state = Arc::new(AppState {
             store,
@@ -98,11 +96,7 @@ impl Server {
             metrics: metrics::Metrics::default(),
             capability_statement: capability::capability_statement(config.base_url.as_deref()),
         });
-        Ok(Server {
-            local_addr,
-            listener,
-            state,
-        })
+        Ok(Server { local_addr, listener, state })
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests (and so their writes)
@@ -112,9 +106,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes::router(self.state.clone());
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         self.state.store.close().await;
         result
     }

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use crate::interaction::InteractionKind;
 
-const BUCKETS_SECONDS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS_SECONDS: [f64; 12] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const KINDS: usize = InteractionKind::ALL.len();
 
@@ -32,10 +31,7 @@ impl Default for Metrics {
 }
 
 fn index(kind: InteractionKind) -> usize {
-    InteractionKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(KINDS - 1)
+    InteractionKind::ALL.iter().position(|k| *k == kind).unwrap_or(KINDS - 1)
 }
 
 impl Metrics {
@@ -55,9 +51,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP helse_http_requests_total FHIR requests by interaction and status class.\n",
-        );
+        out.push_str("# HELP helse_http_requests_total FHIR requests by interaction and status class.\n");
         out.push_str("# TYPE helse_http_requests_total counter\n");
         for (k, kind) in InteractionKind::ALL.iter().enumerate() {
             for (c, class) in STATUS_CLASSES.iter().enumerate() {
@@ -71,9 +65,7 @@ impl Metrics {
                 }
             }
         }
-        out.push_str(
-            "# HELP helse_http_request_duration_seconds FHIR request latency by interaction.\n",
-        );
+        out.push_str("# HELP helse_http_request_duration_seconds FHIR request latency by interaction.\n");
         out.push_str("# TYPE helse_http_request_duration_seconds histogram\n");
         for (k, kind) in InteractionKind::ALL.iter().enumerate() {
             let count = self.count[k].load(Ordering::Relaxed);
@@ -93,14 +85,9 @@ impl Metrics {
                 "helse_http_request_duration_seconds_bucket{{interaction=\"{label}\",le=\"+Inf\"}} {count}"
             );
             let sum = self.sum_micros[k].load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "helse_http_request_duration_seconds_sum{{interaction=\"{label}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "helse_http_request_duration_seconds_count{{interaction=\"{label}\"}} {count}"
-            );
+            let _ = writeln!(out, "helse_http_request_duration_seconds_sum{{interaction=\"{label}\"}} {sum}");
+            let _ =
+                writeln!(out, "helse_http_request_duration_seconds_count{{interaction=\"{label}\"}} {count}");
         }
         out
     }
@@ -118,12 +105,12 @@ mod tests {
         let text = m.render();
         assert!(text.contains("helse_http_requests_total{interaction=\"read\",status=\"2xx\"} 1"));
         assert!(text.contains("helse_http_requests_total{interaction=\"read\",status=\"4xx\"} 1"));
-        assert!(text.contains(
-            "helse_http_request_duration_seconds_bucket{interaction=\"read\",le=\"0.001\"} 1"
-        ));
-        assert!(text.contains(
-            "helse_http_request_duration_seconds_bucket{interaction=\"read\",le=\"0.005\"} 2"
-        ));
+        assert!(
+            text.contains("helse_http_request_duration_seconds_bucket{interaction=\"read\",le=\"0.001\"} 1")
+        );
+        assert!(
+            text.contains("helse_http_request_duration_seconds_bucket{interaction=\"read\",le=\"0.005\"} 2")
+        );
         assert!(text.contains("helse_http_request_duration_seconds_count{interaction=\"read\"} 2"));
     }
 }

@@ -8,9 +8,7 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub fn check_acceptable(accept: Option<&str>, format: Option<&str>) -> Result<(), FhirError> {
     if let Some(f) = format {
         return match f.trim() {
-            "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => {
-                Ok(())
-            }
+            "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Ok(()),
             other => Err(FhirError::NotAcceptable(other.to_owned())),
         };
     }
@@ -29,11 +27,7 @@ pub fn check_acceptable(accept: Option<&str>, format: Option<&str>) -> Result<()
                     | "application/json+fhir"
             )
     });
-    if acceptable {
-        Ok(())
-    } else {
-        Err(FhirError::NotAcceptable(accept.to_owned()))
-    }
+    if acceptable { Ok(()) } else { Err(FhirError::NotAcceptable(accept.to_owned())) }
 }
 
 /// What a request body may be: FHIR JSON, or a JSON Patch document for PATCH.
@@ -47,16 +41,9 @@ pub fn body_kind(content_type: Option<&str>) -> Result<BodyKind, FhirError> {
     let Some(ct) = content_type else {
         return Err(FhirError::UnsupportedMediaType("(none)".into()));
     };
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
-        "application/fhir+json" | "application/json" | "application/json+fhir" => {
-            Ok(BodyKind::Resource)
-        }
+        "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(BodyKind::Resource),
         "application/json-patch+json" => Ok(BodyKind::JsonPatch),
         _ => Err(FhirError::UnsupportedMediaType(ct.to_owned())),
     }
@@ -67,11 +54,7 @@ mod tests {
     use super::*;
 
     fn check(accept: Option<&str>, format: Option<&str>, ok: bool) {
-        assert_eq!(
-            check_acceptable(accept, format).is_ok(),
-            ok,
-            "{accept:?} {format:?}"
-        );
+        assert_eq!(check_acceptable(accept, format).is_ok(), ok, "{accept:?} {format:?}");
     }
 
     #[test]
@@ -89,14 +72,8 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(
-            body_kind(Some("application/fhir+json; charset=utf-8")).unwrap(),
-            BodyKind::Resource
-        );
-        assert_eq!(
-            body_kind(Some("application/json-patch+json")).unwrap(),
-            BodyKind::JsonPatch
-        );
+        assert_eq!(body_kind(Some("application/fhir+json; charset=utf-8")).unwrap(), BodyKind::Resource);
+        assert_eq!(body_kind(Some("application/json-patch+json")).unwrap(), BodyKind::JsonPatch);
         assert!(body_kind(Some("application/fhir+xml")).is_err());
         assert!(body_kind(Some("text/plain")).is_err());
         assert!(body_kind(None).is_err());

@@ -53,11 +53,7 @@ pub struct FhirResponse {
 
 impl FhirResponse {
     pub fn new(status: StatusCode, payload: Payload) -> Self {
-        FhirResponse {
-            status,
-            payload,
-            headers: HeaderMap::new(),
-        }
+        FhirResponse { status, payload, headers: HeaderMap::new() }
     }
 
     pub fn outcome(status: StatusCode, issues: &[Issue]) -> Self {
@@ -89,8 +85,7 @@ impl FhirResponse {
                     Some(serialize(&v, presentation.pretty))
                 }
                 Err(e) => {
-                    return FhirError::Internal(format!("stored body unreadable: {e}"))
-                        .into_response();
+                    return FhirError::Internal(format!("stored body unreadable: {e}")).into_response();
                 }
             },
             Payload::Json(v) => Some(serialize(&v, presentation.pretty)),
@@ -98,8 +93,7 @@ impl FhirResponse {
         let mut response = match body {
             Some(b) => {
                 let mut r = Response::new(b);
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
                 r
             }
             None => Response::new(Body::empty()),
@@ -111,11 +105,7 @@ impl FhirResponse {
 }
 
 fn serialize(v: &Value, pretty: bool) -> Body {
-    let bytes = if pretty {
-        serde_json::to_vec_pretty(v)
-    } else {
-        serde_json::to_vec(v)
-    };
+    let bytes = if pretty { serde_json::to_vec_pretty(v) } else { serde_json::to_vec(v) };
     Body::from(bytes.expect("JSON values serialize"))
 }
 
@@ -125,12 +115,7 @@ pub fn etag(version_id: u64) -> String {
 
 /// Reads `W/"3"`, `"3"` or `3`.
 pub fn parse_etag(value: &str) -> Option<u64> {
-    value
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
+    value.trim().trim_start_matches("W/").trim_matches('"').parse().ok()
 }
 
 impl IntoResponse for FhirError {

@@ -10,13 +10,20 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    HistoryPage, HistoryQuery, Method, ResourceStore, SqlArg, StoreError, StoreResult,
-    StoredVersion, Write, WriteOutcome, check_precondition, history_filter, redact_url,
+    HistoryPage, HistoryQuery, IndexTable, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
+    StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_insert_sql,
+    index_row, order_by, redact_url, search_filter, write_index,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE resource_versions (
+/// Each entry moves the schema from version `i` to `i + 1`: 1 versions and current rows, 2 the
+/// search index tables.
+fn migrations() -> Vec<String> {
+    vec![MIGRATION_1.to_owned(), helse_store::index_schema("DOUBLE PRECISION")]
+}
+
+const MIGRATION_1: &str = "CREATE TABLE resource_versions (
         seq BIGSERIAL PRIMARY KEY,
         resource_type TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -36,7 +43,7 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE resource_versions (
         deleted BOOLEAN NOT NULL,
         PRIMARY KEY (resource_type, id)
      );
-     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);"];
+     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);";
 
 /// Attempts for a write that loses a race to create the same id.
 const WRITE_ATTEMPTS: usize = 5;
@@ -53,17 +60,9 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: usize) -> StoreResult<Self> {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Config(format!("{}: {e}", redact_url(url))))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections)
-            .build()
-            .map_err(backend)?;
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(max_connections).build().map_err(backend)?;
         let store = PostgresStore { pool };
         store.migrate().await?;
         Ok(store)
@@ -73,9 +72,7 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
         // One migrator at a time, even with several servers starting together.
-        tx.execute("SELECT pg_advisory_xact_lock(7420113)", &[])
-            .await
-            .map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock(7420113)", &[]).await.map_err(backend)?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .await
             .map_err(backend)?;
@@ -84,18 +81,14 @@ impl PostgresStore {
             .await
             .map_err(backend)?
             .map_or(0, |r| r.get(0));
-        for sql in MIGRATIONS.iter().skip(current as usize) {
+        let migrations = migrations();
+        for sql in migrations.iter().skip(current as usize) {
             tx.batch_execute(sql).await.map_err(backend)?;
         }
-        tx.execute("DELETE FROM schema_version", &[])
+        tx.execute("DELETE FROM schema_version", &[]).await.map_err(backend)?;
+        tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(migrations.len() as i32)])
             .await
             .map_err(backend)?;
-        tx.execute(
-            "INSERT INTO schema_version VALUES ($1)",
-            &[&(MIGRATIONS.len() as i32)],
-        )
-        .await
-        .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -108,15 +101,9 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(|e| (backend(e), false))?;
         let tx = client.transaction().await.map_err(fail)?;
         let (ty, id) = match write {
-            Write::Create {
-                resource_type, id, ..
-            }
-            | Write::Update {
-                resource_type, id, ..
-            }
-            | Write::Delete {
-                resource_type, id, ..
-            } => (*resource_type, id),
+            Write::Create { resource_type, id, .. }
+            | Write::Update { resource_type, id, .. }
+            | Write::Delete { resource_type, id, .. } => (*resource_type, id),
         };
         let current = tx
             .query_opt(
@@ -129,25 +116,13 @@ impl PostgresStore {
         let (version_id, method, resource) = match write {
             Write::Create { resource, .. } => {
                 if current.is_some() {
-                    return Err((
-                        StoreError::Backend(format!("id {id} already exists")),
-                        false,
-                    ));
+                    return Err((StoreError::Backend(format!("id {id} already exists")), false));
                 }
                 (1, Method::Post, Some(resource.clone()))
             }
-            Write::Update {
-                resource,
-                method,
-                if_match,
-                ..
-            } => {
+            Write::Update { resource, method, if_match, .. } => {
                 check_precondition(*if_match, current).map_err(|e| (e, false))?;
-                (
-                    current.map_or(1, |(v, _)| v + 1),
-                    *method,
-                    Some(resource.clone()),
-                )
+                (current.map_or(1, |(v, _)| v + 1), *method, Some(resource.clone()))
             }
             Write::Delete { if_match, .. } => {
                 check_precondition(*if_match, current).map_err(|e| (e, false))?;
@@ -188,15 +163,26 @@ impl PostgresStore {
         )
         .await
         .map_err(fail)?;
+        // Only the current version is indexed: replace the resource's rows.
+        if current.is_some() {
+            for table in IndexTable::ALL {
+                let sql = format!("DELETE FROM {} WHERE resource_type = $1 AND id = $2", table.name());
+                tx.execute(&sql, &[&ty.as_str(), &id.as_str()]).await.map_err(fail)?;
+            }
+        }
+        for entry in write_index(write) {
+            let (table, values) = index_row(&entry.value);
+            let mut args: Vec<Box<dyn ToSql + Sync + Send>> =
+                vec![Box::new(ty.as_str()), Box::new(id.as_str().to_owned()), Box::new(entry.param.clone())];
+            args.extend(values.into_iter().map(pg_arg));
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+            let stmt =
+                tx.prepare_cached(&number_placeholders(&index_insert_sql(table))).await.map_err(fail)?;
+            tx.execute(&stmt, &refs).await.map_err(fail)?;
+        }
         tx.commit().await.map_err(fail)?;
-        let v = StoredVersion {
-            resource_type: ty,
-            id: id.clone(),
-            version_id,
-            last_updated,
-            method,
-            body,
-        };
+        let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
         Ok(match (method, current) {
             (Method::Delete, _) => WriteOutcome::Deleted(v),
             (_, Some((_, false))) => WriteOutcome::Updated(v),
@@ -205,8 +191,7 @@ impl PostgresStore {
     }
 }
 
-const VERSION_COLUMNS: &str =
-    "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
 
 fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
     let corrupt = |e: String| StoreError::Corrupt(e);
@@ -219,6 +204,15 @@ fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
         method: Method::parse(method).ok_or_else(|| corrupt(format!("method {method}")))?,
         body: row.get::<_, Option<&str>>(offset + 5).map(Arc::from),
     })
+}
+
+fn pg_arg(a: SqlArg) -> Box<dyn ToSql + Sync + Send> {
+    match a {
+        SqlArg::Text(t) => Box::new(t),
+        SqlArg::Int(i) => Box::new(i),
+        SqlArg::Real(r) => Box::new(r),
+        SqlArg::Null => Box::new(None::<String>),
+    }
 }
 
 /// Turns `?` placeholders into `$1, $2, …` so one filter builder serves both dialects.
@@ -238,11 +232,7 @@ fn number_placeholders(sql: &str) -> String {
 
 #[async_trait]
 impl ResourceStore for PostgresStore {
-    async fn read(
-        &self,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> StoreResult<Option<StoredVersion>> {
+    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
         let client = self.pool.get().await.map_err(backend)?;
         let stmt = client
             .prepare_cached(&format!(
@@ -251,10 +241,7 @@ impl ResourceStore for PostgresStore {
             ))
             .await
             .map_err(backend)?;
-        let row = client
-            .query_opt(&stmt, &[&resource_type.as_str(), &id.as_str()])
-            .await
-            .map_err(backend)?;
+        let row = client.query_opt(&stmt, &[&resource_type.as_str(), &id.as_str()]).await.map_err(backend)?;
         row.map(|r| version_from_row(&r, 0)).transpose()
     }
 
@@ -273,10 +260,7 @@ impl ResourceStore for PostgresStore {
             .await
             .map_err(backend)?;
         let row = client
-            .query_opt(
-                &stmt,
-                &[&resource_type.as_str(), &id.as_str(), &(version_id as i64)],
-            )
+            .query_opt(&stmt, &[&resource_type.as_str(), &id.as_str(), &(version_id as i64)])
             .await
             .map_err(backend)?;
         row.map(|r| version_from_row(&r, 0)).transpose()
@@ -296,25 +280,12 @@ impl ResourceStore for PostgresStore {
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
         let (filter, args) = history_filter(q);
-        let args: Vec<Box<dyn ToSql + Sync + Send>> = args
-            .into_iter()
-            .map(|a| -> Box<dyn ToSql + Sync + Send> {
-                match a {
-                    SqlArg::Text(t) => Box::new(t),
-                    SqlArg::Int(i) => Box::new(i),
-                }
-            })
-            .collect();
+        let args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
         let client = self.pool.get().await.map_err(backend)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
         let total: i64 = client
             .query_one(
-                &number_placeholders(&format!(
-                    "SELECT count(*) FROM resource_versions v WHERE {filter}"
-                )),
+                &number_placeholders(&format!("SELECT count(*) FROM resource_versions v WHERE {filter}")),
                 &refs,
             )
             .await
@@ -339,43 +310,58 @@ impl ResourceStore for PostgresStore {
             versions.truncate(q.count);
             versions.last().map(|(s, _)| *s).unwrap_or_default()
         });
-        Ok(HistoryPage {
-            versions,
-            next_before_seq: next,
-            total: total as u64,
-        })
+        Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
     }
 
-    async fn list(
+    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)> {
+        let (filter, args) = search_filter(&q.resource_type, &q.clauses, "r", 0);
+        let (order, order_args) = order_by(&q.sort, "r");
+        let mut page_args: Vec<Box<dyn ToSql + Sync + Send>> = args.iter().cloned().map(pg_arg).collect();
+        page_args.extend(order_args.into_iter().map(pg_arg));
+        page_args.push(Box::new(q.count as i64));
+        page_args.push(Box::new(q.offset as i64));
+        let page_sql = number_placeholders(&format!(
+            "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+             WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+        ));
+        let client = self.pool.get().await.map_err(backend)?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            page_args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = client.query(&page_sql, &refs).await.map_err(backend)?;
+        let versions = rows.iter().map(|r| version_from_row(r, 0)).collect::<StoreResult<Vec<_>>>()?;
+        let total = if q.want_total {
+            let count_args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                count_args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+            let sql = number_placeholders(&format!("SELECT count(*) FROM resources r WHERE {filter}"));
+            Some(client.query_one(&sql, &refs).await.map_err(backend)?.get::<_, i64>(0) as u64)
+        } else {
+            None
+        };
+        Ok((versions, total))
+    }
+
+    async fn references_from(
         &self,
         resource_type: ResourceType,
-        count: usize,
-        after_seq: Option<i64>,
-    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)> {
+        ids: &[ResourceId],
+        param: Option<&str>,
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = ids.iter().map(ResourceId::as_str).collect();
         let client = self.pool.get().await.map_err(backend)?;
-        let total: i64 = client
-            .query_one(
-                "SELECT count(*) FROM resources WHERE resource_type = $1 AND NOT deleted",
-                &[&resource_type.as_str()],
-            )
-            .await
-            .map_err(backend)?
-            .get(0);
         let rows = client
             .query(
-                &format!(
-                    "SELECT r.seq, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
-                     WHERE r.resource_type = $1 AND NOT r.deleted AND r.seq > $2 ORDER BY r.seq LIMIT $3"
-                ),
-                &[&resource_type.as_str(), &after_seq.unwrap_or(0), &(count as i64)],
+                "SELECT param, target_type, target_id FROM search_reference
+                 WHERE resource_type = $1 AND id = ANY($2) AND target_type IS NOT NULL
+                   AND target_id IS NOT NULL AND ($3::text IS NULL OR param = $3)",
+                &[&resource_type.as_str(), &ids, &param],
             )
             .await
             .map_err(backend)?;
-        let list = rows
-            .iter()
-            .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((list, total as u64))
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -397,9 +383,6 @@ impl ResourceStore for PostgresStore {
 mod tests {
     #[test]
     fn placeholders_are_numbered_in_order() {
-        assert_eq!(
-            super::number_placeholders("a = ? AND b < ? LIMIT ?"),
-            "a = $1 AND b < $2 LIMIT $3"
-        );
+        assert_eq!(super::number_placeholders("a = ? AND b < ? LIMIT ?"), "a = $1 AND b < $2 LIMIT $3");
     }
 }

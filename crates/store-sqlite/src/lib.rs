@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
-    HistoryPage, HistoryQuery, Method, ResourceStore, SqlArg, StoreError, StoreResult,
-    StoredVersion, Write, WriteOutcome, history_filter,
+    HistoryPage, HistoryQuery, Method, ResourceStore, SearchQuery, SqlArg, StoreError, StoreResult,
+    StoredVersion, Write, WriteOutcome, history_filter, order_by, search_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -74,8 +74,7 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(backend)?;
-                c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(backend)?;
+                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
                 c
             }
         };
@@ -88,17 +87,22 @@ impl SqliteStore {
     }
 }
 
+pub(crate) fn sql_value(a: SqlArg) -> rusqlite::types::Value {
+    match a {
+        SqlArg::Text(t) => t.into(),
+        SqlArg::Int(i) => i.into(),
+        SqlArg::Real(r) => r.into(),
+        SqlArg::Null => rusqlite::types::Value::Null,
+    }
+}
+
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const VERSION_COLUMNS: &str =
-    "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
 
-pub(crate) fn version_from_row(
-    row: &rusqlite::Row<'_>,
-    offset: usize,
-) -> rusqlite::Result<StoredVersion> {
+pub(crate) fn version_from_row(row: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<StoredVersion> {
     let ty: String = row.get(offset)?;
     let id: String = row.get(offset + 1)?;
     let method: String = row.get(offset + 4)?;
@@ -117,19 +121,13 @@ pub(crate) fn version_from_row(
 
 #[async_trait]
 impl ResourceStore for SqliteStore {
-    async fn read(
-        &self,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> StoreResult<Option<StoredVersion>> {
+    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>> {
         self.with_reader(|c| {
             c.prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
                  WHERE r.resource_type = ?1 AND r.id = ?2"
             ))?
-            .query_row(params![resource_type.as_str(), id.as_str()], |row| {
-                version_from_row(row, 0)
-            })
+            .query_row(params![resource_type.as_str(), id.as_str()], |row| version_from_row(row, 0))
             .optional()
         })
     }
@@ -145,10 +143,9 @@ impl ResourceStore for SqliteStore {
                 "SELECT {VERSION_COLUMNS} FROM resource_versions v
                  WHERE v.resource_type = ?1 AND v.id = ?2 AND v.version_id = ?3"
             ))?
-            .query_row(
-                params![resource_type.as_str(), id.as_str(), version_id as i64],
-                |row| version_from_row(row, 0),
-            )
+            .query_row(params![resource_type.as_str(), id.as_str(), version_id as i64], |row| {
+                version_from_row(row, 0)
+            })
             .optional()
         })
     }
@@ -158,22 +155,14 @@ impl ResourceStore for SqliteStore {
         {
             let jobs = self.jobs.lock().expect("writer queue");
             let sender = jobs.as_ref().ok_or(StoreError::ShuttingDown)?;
-            sender
-                .send(Job { write, reply })
-                .map_err(|_| StoreError::ShuttingDown)?;
+            sender.send(Job { write, reply }).map_err(|_| StoreError::ShuttingDown)?;
         }
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
     async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
         let (filter, args) = history_filter(q);
-        let args: Vec<rusqlite::types::Value> = args
-            .into_iter()
-            .map(|a| match a {
-                SqlArg::Text(t) => t.into(),
-                SqlArg::Int(i) => i.into(),
-            })
-            .collect();
+        let args: Vec<rusqlite::types::Value> = args.into_iter().map(sql_value).collect();
         let count_sql = format!("SELECT count(*) FROM resource_versions v WHERE {filter}");
         let mut page_filter = filter.clone();
         let mut page_args = args.clone();
@@ -186,8 +175,7 @@ impl ResourceStore for SqliteStore {
         );
         page_args.push(((q.count + 1) as i64).into());
         self.with_reader(|c| {
-            let total: i64 =
-                c.query_row(&count_sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
+            let total: i64 = c.query_row(&count_sql, rusqlite::params_from_iter(&args), |r| r.get(0))?;
             let mut stmt = c.prepare_cached(&page_sql)?;
             let mut versions = stmt
                 .query_map(rusqlite::params_from_iter(&page_args), |row| {
@@ -198,34 +186,65 @@ impl ResourceStore for SqliteStore {
                 versions.truncate(q.count);
                 versions.last().map(|(s, _)| *s).unwrap_or_default()
             });
-            Ok(HistoryPage {
-                versions,
-                next_before_seq: next,
-                total: total as u64,
-            })
+            Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
         })
     }
 
-    async fn list(
+    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)> {
+        let (filter, args) = search_filter(&q.resource_type, &q.clauses, "r", 0);
+        let (order, order_args) = order_by(&q.sort, "r");
+        let args: Vec<rusqlite::types::Value> = args.into_iter().map(sql_value).collect();
+        let mut page_args = args.clone();
+        page_args.extend(order_args.into_iter().map(sql_value));
+        page_args.push((q.count as i64).into());
+        page_args.push((q.offset as i64).into());
+        let page_sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+             WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+        );
+        self.with_reader(|c| {
+            let rows = c
+                .prepare_cached(&page_sql)?
+                .query_map(rusqlite::params_from_iter(&page_args), |row| version_from_row(row, 0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = if q.want_total {
+                let sql = format!("SELECT count(*) FROM resources r WHERE {filter}");
+                Some(
+                    c.prepare_cached(&sql)?
+                        .query_row(rusqlite::params_from_iter(&args), |r| r.get::<_, i64>(0))?
+                        as u64,
+                )
+            } else {
+                None
+            };
+            Ok((rows, total))
+        })
+    }
+
+    async fn references_from(
         &self,
         resource_type: ResourceType,
-        count: usize,
-        after_seq: Option<i64>,
-    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)> {
+        ids: &[ResourceId],
+        param: Option<&str>,
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let mut args: Vec<rusqlite::types::Value> = vec![resource_type.as_str().to_owned().into()];
+        args.extend(ids.iter().map(|i| i.as_str().to_owned().into()));
+        let mut sql = format!(
+            "SELECT param, target_type, target_id FROM search_reference
+             WHERE resource_type = ? AND id IN ({marks}) AND target_type IS NOT NULL AND target_id IS NOT NULL"
+        );
+        if let Some(p) = param {
+            sql.push_str(" AND param = ?");
+            args.push(p.to_owned().into());
+        }
         self.with_reader(|c| {
-            let total: i64 = c
-                .prepare_cached("SELECT count(*) FROM resources WHERE resource_type = ?1 AND deleted = 0")?
-                .query_row(params![resource_type.as_str()], |r| r.get(0))?;
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT r.seq, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
-                 WHERE r.resource_type = ?1 AND r.deleted = 0 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3"
-            ))?;
-            let rows = stmt
-                .query_map(params![resource_type.as_str(), after_seq.unwrap_or(0), count as i64], |row| {
-                    Ok((row.get::<_, i64>(0)?, version_from_row(row, 1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((rows, total as u64))
+            c.prepare(&sql)?
+                .query_map(rusqlite::params_from_iter(&args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
         })
     }
 

@@ -19,8 +19,13 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
 }
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+fn migrations() -> Vec<String> {
+    vec![MIGRATION_1.to_owned(), helse_store::index_schema("REAL")]
+}
+
+const MIGRATION_1: &str =
     // 1: versions hold every body ever written; `resources` points at the current one.
+    // 2: search index tables (current versions only).
     "CREATE TABLE resource_versions (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         resource_type TEXT NOT NULL,
@@ -41,13 +46,11 @@ const MIGRATIONS: &[&str] = &[
         deleted INTEGER NOT NULL,
         PRIMARY KEY (resource_type, id)
      ) WITHOUT ROWID;
-     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);",
-];
+     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);";
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in migrations().iter().enumerate().skip(current) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

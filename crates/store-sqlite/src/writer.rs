@@ -5,7 +5,8 @@ use std::sync::mpsc::Receiver;
 
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition,
+    IndexEntry, IndexTable, Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome,
+    check_precondition, index_insert_sql, index_row,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -27,10 +28,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Self {
-        Writer {
-            conn,
-            last_stamp: 0,
-        }
+        Writer { conn, last_stamp: 0 }
     }
 
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
@@ -61,9 +59,7 @@ impl Writer {
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
             for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::Backend(format!("commit failed: {e}"))));
+                let _ = job.reply.send(Err(StoreError::Backend(format!("commit failed: {e}"))));
             }
             return;
         }
@@ -73,15 +69,9 @@ impl Writer {
     }
 
     fn apply_in_savepoint(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
-        self.conn
-            .execute_batch("SAVEPOINT write")
-            .map_err(backend)?;
+        self.conn.execute_batch("SAVEPOINT write").map_err(backend)?;
         let result = self.apply(write);
-        let end = if result.is_ok() {
-            "RELEASE write"
-        } else {
-            "ROLLBACK TO write; RELEASE write"
-        };
+        let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
         self.conn.execute_batch(end).map_err(backend)?;
         result
     }
@@ -95,9 +85,7 @@ impl Writer {
 
     fn current(&self, ty: ResourceType, id: &ResourceId) -> StoreResult<Option<(u64, bool)>> {
         self.conn
-            .prepare_cached(
-                "SELECT version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2",
-            )
+            .prepare_cached("SELECT version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2")
             .and_then(|mut s| {
                 s.query_row(params![ty.as_str(), id.as_str()], |r| {
                     Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?))
@@ -109,54 +97,71 @@ impl Writer {
 
     fn apply(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
         match write {
-            Write::Create {
-                resource_type,
-                id,
-                resource,
-            } => {
+            Write::Create { resource_type, id, resource, index } => {
                 if self.current(*resource_type, id)?.is_some() {
                     return Err(StoreError::Backend(format!("id {id} already exists")));
                 }
                 let v = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
+                self.write_index(*resource_type, id, index, false)?;
                 Ok(WriteOutcome::Created(v))
             }
-            Write::Update {
-                resource_type,
-                id,
-                resource,
-                method,
-                if_match,
-            } => {
+            Write::Update { resource_type, id, resource, method, if_match, index } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;
                 let next = current.map_or(1, |(v, _)| v + 1);
                 let v = self.insert(*resource_type, id, next, *method, Some(resource.clone()))?;
+                self.write_index(*resource_type, id, index, current.is_some())?;
                 let created = current.is_none_or(|(_, deleted)| deleted);
-                Ok(if created {
-                    WriteOutcome::Created(v)
-                } else {
-                    WriteOutcome::Updated(v)
-                })
+                Ok(if created { WriteOutcome::Created(v) } else { WriteOutcome::Updated(v) })
             }
-            Write::Delete {
-                resource_type,
-                id,
-                if_match,
-            } => {
+            Write::Delete { resource_type, id, if_match } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;
                 match current {
-                    Some((v, false)) => Ok(WriteOutcome::Deleted(self.insert(
-                        *resource_type,
-                        id,
-                        v + 1,
-                        Method::Delete,
-                        None,
-                    )?)),
+                    Some((v, false)) => {
+                        let deleted = self.insert(*resource_type, id, v + 1, Method::Delete, None)?;
+                        self.write_index(*resource_type, id, &[], true)?;
+                        Ok(WriteOutcome::Deleted(deleted))
+                    }
                     _ => Ok(WriteOutcome::NothingToDelete),
                 }
             }
         }
+    }
+
+    /// Replaces the resource's search index rows (only the current version is indexed).
+    fn write_index(
+        &mut self,
+        ty: ResourceType,
+        id: &ResourceId,
+        index: &[IndexEntry],
+        existed: bool,
+    ) -> StoreResult<()> {
+        if existed {
+            for table in IndexTable::ALL {
+                self.conn
+                    .prepare_cached(&format!(
+                        "DELETE FROM {} WHERE resource_type = ?1 AND id = ?2",
+                        table.name()
+                    ))
+                    .and_then(|mut s| s.execute(params![ty.as_str(), id.as_str()]))
+                    .map_err(backend)?;
+            }
+        }
+        for entry in index {
+            let (table, values) = index_row(&entry.value);
+            let mut args: Vec<rusqlite::types::Value> = vec![
+                ty.as_str().to_owned().into(),
+                id.as_str().to_owned().into(),
+                entry.param.clone().into(),
+            ];
+            args.extend(values.into_iter().map(crate::sql_value));
+            self.conn
+                .prepare_cached(&index_insert_sql(table))
+                .and_then(|mut s| s.execute(rusqlite::params_from_iter(args)))
+                .map_err(backend)?;
+        }
+        Ok(())
     }
 
     fn insert(
@@ -202,13 +207,6 @@ impl Writer {
                 s.execute(params![ty.as_str(), id.as_str(), version_id as i64, seq, body.is_none()])
             })
             .map_err(backend)?;
-        Ok(StoredVersion {
-            resource_type: ty,
-            id: id.clone(),
-            version_id,
-            last_updated,
-            method,
-            body,
-        })
+        Ok(StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body })
     }
 }

@@ -8,6 +8,7 @@ pub enum SqlArg {
     Text(String),
     Int(i64),
     Real(f64),
+    Null,
 }
 
 /// `WHERE` conditions over `resource_versions v` for the scope, `_since` and `_at` (a version

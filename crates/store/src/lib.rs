@@ -20,8 +20,8 @@ use serde_json::Value;
 
 pub use history_sql::{SqlArg, history_filter};
 pub use search::{
-    Clause, Condition, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey,
-    StringMatch, TokenSystem, UriMatch, order_by, search_filter,
+    Clause, Condition, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey, StringMatch,
+    TokenSystem, UriMatch, order_by, search_filter,
 };
 
 /// One version of a resource as stored.
@@ -79,6 +79,8 @@ pub enum Write {
         resource_type: ResourceType,
         id: ResourceId,
         resource: Value,
+        /// Search index rows for the new resource.
+        index: Vec<IndexEntry>,
     },
     /// Update, or create with the client's id when none exists.
     Update {
@@ -87,6 +89,8 @@ pub enum Write {
         resource: Value,
         method: Method,
         if_match: Option<u64>,
+        /// Search index rows for the new current version.
+        index: Vec<IndexEntry>,
     },
     Delete {
         resource_type: ResourceType,
@@ -107,9 +111,7 @@ pub enum WriteOutcome {
 impl WriteOutcome {
     pub fn version(&self) -> Option<&StoredVersion> {
         match self {
-            WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => {
-                Some(v)
-            }
+            WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => Some(v),
             WriteOutcome::NothingToDelete => None,
         }
     }
@@ -160,6 +162,79 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The search-index rows a write carries.
+pub fn write_index(write: &Write) -> &[IndexEntry] {
+    match write {
+        Write::Create { index, .. } | Write::Update { index, .. } => index,
+        Write::Delete { .. } => &[],
+    }
+}
+
+/// The index row as `(table, value columns)` in the order of `IndexTable::columns`.
+pub fn index_row(value: &IndexValue) -> (IndexTable, Vec<SqlArg>) {
+    let text = |s: &str| SqlArg::Text(s.to_owned());
+    let opt = |s: &Option<String>| s.as_deref().map_or(SqlArg::Null, text);
+    let row = match value {
+        IndexValue::Token { system, code, text: t } => vec![opt(system), text(code), opt(t)],
+        IndexValue::String { normalized, exact } => vec![text(normalized), text(exact)],
+        IndexValue::Date { start, end } => vec![SqlArg::Int(*start), SqlArg::Int(*end)],
+        IndexValue::Reference { target_type, target_id, url } => {
+            vec![opt(target_type), opt(target_id), opt(url)]
+        }
+        IndexValue::Number(n) => vec![SqlArg::Real(*n)],
+        IndexValue::Quantity { value, system, code } => vec![SqlArg::Real(*value), opt(system), opt(code)],
+        IndexValue::Uri(u) => vec![text(u)],
+    };
+    (value.table(), row)
+}
+
+/// `INSERT` for one index row (`?` placeholders).
+pub fn index_insert_sql(table: IndexTable) -> String {
+    let columns = table.columns();
+    format!(
+        "INSERT INTO {} (resource_type, id, param, {}) VALUES (?, ?, ?, {})",
+        table.name(),
+        columns.join(", "),
+        vec!["?"; columns.len()].join(", ")
+    )
+}
+
+/// The schema of the index tables (same DDL on both SQL backends).
+pub fn index_schema(real: &str) -> String {
+    let mut sql = String::new();
+    for table in IndexTable::ALL {
+        let columns: Vec<String> = table
+            .columns()
+            .iter()
+            .map(|c| {
+                let ty = match *c {
+                    "start_ms" | "end_ms" => "BIGINT",
+                    "value" if matches!(table, IndexTable::Number | IndexTable::Quantity) => real,
+                    _ => "TEXT",
+                };
+                format!("{c} {ty}")
+            })
+            .collect();
+        let name = table.name();
+        let lookup = match table {
+            IndexTable::Token => "param, code, system",
+            IndexTable::Date => "param, start_ms",
+            IndexTable::Reference => "param, target_id, target_type",
+            _ => "param, value",
+        };
+        sql.push_str(&format!(
+            "CREATE TABLE {name} (resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, {});
+             CREATE INDEX {name}_lookup ON {name} (resource_type, {lookup});
+             CREATE INDEX {name}_by_resource ON {name} (resource_type, id);\n",
+            columns.join(", ")
+        ));
+    }
+    sql.push_str(
+        "CREATE INDEX search_reference_by_target ON search_reference (target_type, target_id, param);\n",
+    );
+    sql
+}
+
 /// `If-Match` must name the current version of a live resource. `current` is
 /// `(version_id, deleted)` of the current row, read inside the write's transaction.
 pub fn check_precondition(if_match: Option<u64>, current: Option<(u64, bool)>) -> StoreResult<()> {
@@ -176,11 +251,7 @@ pub fn check_precondition(if_match: Option<u64>, current: Option<(u64, bool)>) -
 #[async_trait]
 pub trait ResourceStore: Send + Sync + 'static {
     /// The current version (which may be a delete marker), or `None` if never written.
-    async fn read(
-        &self,
-        resource_type: ResourceType,
-        id: &ResourceId,
-    ) -> StoreResult<Option<StoredVersion>>;
+    async fn read(&self, resource_type: ResourceType, id: &ResourceId) -> StoreResult<Option<StoredVersion>>;
     async fn vread(
         &self,
         resource_type: ResourceType,
@@ -189,13 +260,16 @@ pub trait ResourceStore: Send + Sync + 'static {
     ) -> StoreResult<Option<StoredVersion>>;
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome>;
     async fn history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
-    /// Current, non-deleted resources of a type, in write order, for listing and paging.
-    async fn list(
+    /// Current resources matching a search, in the query's order; the total when asked for.
+    async fn search(&self, query: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)>;
+    /// Reference index rows `(param, target_type, target_id)` of the given resources, for
+    /// `_include`; `param` narrows to one parameter.
+    async fn references_from(
         &self,
         resource_type: ResourceType,
-        count: usize,
-        after_seq: Option<i64>,
-    ) -> StoreResult<(Vec<(i64, StoredVersion)>, u64)>;
+        ids: &[ResourceId],
+        param: Option<&str>,
+    ) -> StoreResult<Vec<(String, String, String)>>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.
@@ -217,10 +291,7 @@ impl StoreLocation {
         } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             Ok(StoreLocation::Postgres(s.to_owned()))
         } else {
-            Err(StoreError::Config(format!(
-                "'{}' is neither sqlite:PATH nor postgres://…",
-                redact_url(s)
-            )))
+            Err(StoreError::Config(format!("'{}' is neither sqlite:PATH nor postgres://…", redact_url(s))))
         }
     }
 }

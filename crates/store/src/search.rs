@@ -280,7 +280,7 @@ pub fn search_filter(
     alias: &str,
     depth: usize,
 ) -> (String, Vec<SqlArg>) {
-    let mut sql = format!("{alias}.resource_type = ? AND {alias}.deleted = 0");
+    let mut sql = format!("{alias}.resource_type = ? AND NOT {alias}.deleted");
     let mut args = vec![SqlArg::Text(resource_type.to_owned())];
     for clause in clauses {
         let mut parts = Vec::new();
@@ -303,11 +303,7 @@ fn exists(table: IndexTable, alias: &str, depth: usize, cond: &str) -> String {
     let cond = cond.replace("{x}", &x);
     format!(
         "EXISTS (SELECT 1 FROM {name} {x} WHERE {x}.resource_type = {alias}.resource_type AND {x}.id = {alias}.id AND {x}.param = ?{})",
-        if cond.is_empty() {
-            String::new()
-        } else {
-            format!(" AND {cond}")
-        }
+        if cond.is_empty() { String::new() } else { format!(" AND {cond}") }
     )
 }
 
@@ -322,14 +318,8 @@ fn range_cond(prefix: Prefix, start: i64, end: i64) -> (&'static str, Vec<SqlArg
         // Some of the stored range lies beyond the searched one.
         Prefix::Gt => ("{e} > ?", vec![Int(end)]),
         Prefix::Lt => ("{s} < ?", vec![Int(start)]),
-        Prefix::Ge => (
-            "({e} > ? OR ({s} >= ? AND {e} <= ?))",
-            vec![Int(end), Int(start), Int(end)],
-        ),
-        Prefix::Le => (
-            "({s} < ? OR ({s} >= ? AND {e} <= ?))",
-            vec![Int(start), Int(start), Int(end)],
-        ),
+        Prefix::Ge => ("({e} > ? OR ({s} >= ? AND {e} <= ?))", vec![Int(end), Int(start), Int(end)]),
+        Prefix::Le => ("({s} < ? OR ({s} >= ? AND {e} <= ?))", vec![Int(start), Int(start), Int(end)]),
         // Entirely after / before.
         Prefix::Sa => ("{s} >= ?", vec![Int(end)]),
         Prefix::Eb => ("{e} <= ?", vec![Int(start)]),
@@ -351,21 +341,13 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
         }
         Condition::LastUpdated { prefix, start, end } => {
             let (cond, args) = range_cond(*prefix, *start, *end);
-            let cond = cond
-                .replace("{s}", "lu.last_updated")
-                .replace("{e}", "(lu.last_updated + 1)");
+            let cond = cond.replace("{s}", "lu.last_updated").replace("{e}", "(lu.last_updated + 1)");
             (
-                format!(
-                    "EXISTS (SELECT 1 FROM resource_versions lu WHERE lu.seq = {alias}.seq AND {cond})"
-                ),
+                format!("EXISTS (SELECT 1 FROM resource_versions lu WHERE lu.seq = {alias}.seq AND {cond})"),
                 args,
             )
         }
-        Condition::Token {
-            param,
-            system,
-            code,
-        } => {
+        Condition::Token { param, system, code } => {
             let mut cond = Vec::new();
             let mut args = vec![text(param)];
             match system {
@@ -380,10 +362,7 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                 cond.push("{x}.code = ?".to_owned());
                 args.push(text(code));
             }
-            (
-                exists(IndexTable::Token, alias, depth, &cond.join(" AND ")),
-                args,
-            )
+            (exists(IndexTable::Token, alias, depth, &cond.join(" AND ")), args)
         }
         Condition::TokenText { param, text: t } => (
             exists(IndexTable::Token, alias, depth, "{x}.text LIKE ?"),
@@ -392,53 +371,27 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
         Condition::String { param, value, mode } => {
             let (cond, pattern) = match mode {
                 StringMatch::Exact => ("{x}.exact = ?", value.clone()),
-                StringMatch::Prefix => (
-                    "{x}.value LIKE ? ESCAPE '\\'",
-                    format!("{}%", like_escape(value)),
-                ),
-                StringMatch::Contains => (
-                    "{x}.value LIKE ? ESCAPE '\\'",
-                    format!("%{}%", like_escape(value)),
-                ),
+                StringMatch::Prefix => ("{x}.value LIKE ? ESCAPE '\\'", format!("{}%", like_escape(value))),
+                StringMatch::Contains => {
+                    ("{x}.value LIKE ? ESCAPE '\\'", format!("%{}%", like_escape(value)))
+                }
             };
-            (
-                exists(IndexTable::String, alias, depth, cond),
-                vec![text(param), SqlArg::Text(pattern)],
-            )
+            (exists(IndexTable::String, alias, depth, cond), vec![text(param), SqlArg::Text(pattern)])
         }
-        Condition::Date {
-            param,
-            prefix,
-            start,
-            end,
-        } => {
+        Condition::Date { param, prefix, start, end } => {
             let (cond, range_args) = range_cond(*prefix, *start, *end);
-            let cond = cond
-                .replace("{s}", "{x}.start_ms")
-                .replace("{e}", "{x}.end_ms");
+            let cond = cond.replace("{s}", "{x}.start_ms").replace("{e}", "{x}.end_ms");
             let mut args = vec![text(param)];
             args.extend(range_args);
             (exists(IndexTable::Date, alias, depth, &cond), args)
         }
-        Condition::Number {
-            param,
-            prefix,
-            low,
-            high,
-        } => {
+        Condition::Number { param, prefix, low, high } => {
             let (cond, args) = number_cond(*prefix, *low, *high);
             let mut all = vec![text(param)];
             all.extend(args);
             (exists(IndexTable::Number, alias, depth, &cond), all)
         }
-        Condition::Quantity {
-            param,
-            prefix,
-            low,
-            high,
-            system,
-            code,
-        } => {
+        Condition::Quantity { param, prefix, low, high, system, code } => {
             let (mut cond, mut args) = number_cond(*prefix, *low, *high);
             if let Some(s) = system {
                 cond.push_str(" AND {x}.system = ?");
@@ -455,23 +408,14 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
         Condition::Uri { param, value, mode } => {
             let (cond, arg) = match mode {
                 UriMatch::Exact => ("{x}.value = ?", text(value)),
-                UriMatch::Below => (
-                    "{x}.value LIKE ? ESCAPE '\\'",
-                    SqlArg::Text(format!("{}%", like_escape(value))),
-                ),
+                UriMatch::Below => {
+                    ("{x}.value LIKE ? ESCAPE '\\'", SqlArg::Text(format!("{}%", like_escape(value))))
+                }
                 UriMatch::Above => ("? LIKE ({x}.value || '%')", text(value)),
             };
-            (
-                exists(IndexTable::Uri, alias, depth, cond),
-                vec![text(param), arg],
-            )
+            (exists(IndexTable::Uri, alias, depth, cond), vec![text(param), arg])
         }
-        Condition::Reference {
-            param,
-            target_type,
-            target_id,
-            url,
-        } => {
+        Condition::Reference { param, target_type, target_id, url } => {
             let mut cond = Vec::new();
             let mut args = vec![text(param)];
             if let Some(t) = target_type {
@@ -486,19 +430,11 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                 cond.push("{x}.url = ?");
                 args.push(text(u));
             }
-            (
-                exists(IndexTable::Reference, alias, depth, &cond.join(" AND ")),
-                args,
-            )
+            (exists(IndexTable::Reference, alias, depth, &cond.join(" AND ")), args)
         }
-        Condition::Chain {
-            param,
-            target_type,
-            inner,
-        } => {
+        Condition::Chain { param, target_type, inner } => {
             let inner_alias = format!("r{}", depth + 1);
-            let (inner_sql, inner_args) =
-                search_filter(target_type, inner, &inner_alias, depth + 1);
+            let (inner_sql, inner_args) = search_filter(target_type, inner, &inner_alias, depth + 1);
             let cond = format!(
                 "{{x}}.target_type = ? AND {{x}}.target_id IN (SELECT {inner_alias}.id FROM resources {inner_alias} WHERE {inner_sql})"
             );
@@ -506,15 +442,10 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
             args.extend(inner_args);
             (exists(IndexTable::Reference, alias, depth, &cond), args)
         }
-        Condition::Has {
-            source_type,
-            param,
-            inner,
-        } => {
+        Condition::Has { source_type, param, inner } => {
             let inner_alias = format!("r{}", depth + 1);
             let x = format!("h{depth}");
-            let (inner_sql, inner_args) =
-                search_filter(source_type, inner, &inner_alias, depth + 1);
+            let (inner_sql, inner_args) = search_filter(source_type, inner, &inner_alias, depth + 1);
             let sql = format!(
                 "EXISTS (SELECT 1 FROM search_reference {x} JOIN resources {inner_alias} ON {inner_alias}.resource_type = {x}.resource_type AND {inner_alias}.id = {x}.id \
                  WHERE {x}.param = ? AND {x}.target_type = {alias}.resource_type AND {x}.target_id = {alias}.id AND {inner_sql})"
@@ -523,16 +454,9 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
             args.extend(inner_args);
             (sql, args)
         }
-        Condition::Missing {
-            param,
-            table,
-            missing,
-        } => {
+        Condition::Missing { param, table, missing } => {
             let e = exists(*table, alias, depth, "");
-            (
-                if *missing { format!("NOT {e}") } else { e },
-                vec![text(param)],
-            )
+            (if *missing { format!("NOT {e}") } else { e }, vec![text(param)])
         }
         Condition::AnyOf(conditions) => {
             let mut parts = Vec::new();
@@ -561,16 +485,11 @@ fn number_cond(prefix: Prefix, low: f64, high: f64) -> (String, Vec<SqlArg>) {
         Prefix::Ge => ("{x}.value >= ?", vec![(low + high) / 2.0]),
         Prefix::Le => ("{x}.value <= ?", vec![(low + high) / 2.0]),
     };
-    (
-        cond.to_owned(),
-        args.into_iter().map(SqlArg::Real).collect(),
-    )
+    (cond.to_owned(), args.into_iter().map(SqlArg::Real).collect())
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// `ORDER BY` for the sort keys (then write order, so pages are stable).
@@ -585,10 +504,13 @@ pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
             _ => ("value", if key.descending { "MAX" } else { "MIN" }),
         };
         let dir = if key.descending { "DESC" } else { "ASC" };
-        parts.push(format!(
-            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.resource_type = {alias}.resource_type AND s.id = {alias}.id AND s.param = ?) {dir}",
+        let value = format!(
+            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.resource_type = {alias}.resource_type AND s.id = {alias}.id AND s.param = ?)",
             key.table.name()
-        ));
+        );
+        // Resources without a value sort last either way (the backends disagree on NULLs).
+        parts.push(format!("({value} IS NULL) ASC, {value} {dir}"));
+        args.push(SqlArg::Text(key.param.clone()));
         args.push(SqlArg::Text(key.param.clone()));
     }
     parts.push(format!("{alias}.seq ASC"));
@@ -619,10 +541,7 @@ mod tests {
             }])],
         }])];
         let (sql, args) = search_filter("Observation", &q, "r0", 0);
-        assert!(
-            sql.contains("FROM resources r1 WHERE r1.resource_type = ?"),
-            "{sql}"
-        );
+        assert!(sql.contains("FROM resources r1 WHERE r1.resource_type = ?"), "{sql}");
         assert!(sql.contains("FROM search_string x1"), "{sql}");
         assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
     }

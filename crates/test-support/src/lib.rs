@@ -47,15 +47,11 @@ pub fn postgres_admin_url() -> String {
 /// Creates an empty database and returns its URL.
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL");
+    let (client, conn) =
+        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
     tokio::spawn(conn);
     let name = format!("helse_test_{}", uuid_like());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
     match admin.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("HELSE_TEST_POSTGRES_URL must end in /DATABASE"),
@@ -75,15 +71,9 @@ impl FreshStore {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let location = format!("sqlite:{}", dir.path().join("helse.db").display());
-                FreshStore {
-                    location,
-                    _dir: Some(dir),
-                }
+                FreshStore { location, _dir: Some(dir) }
             }
-            Backend::Postgres => FreshStore {
-                location: fresh_postgres_database().await,
-                _dir: None,
-            },
+            Backend::Postgres => FreshStore { location: fresh_postgres_database().await, _dir: None },
         }
     }
 }
@@ -91,16 +81,8 @@ impl FreshStore {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000_000, N.fetch_add(1, Ordering::Relaxed))
 }
 
 impl TestServer {
@@ -132,10 +114,7 @@ impl TestServer {
         TestServer {
             addr,
             base: format!("http://{addr}/fhir"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
             _store: store,
             shutdown: Some(tx),
             handle: Some(handle),
@@ -159,9 +138,7 @@ impl TestServer {
     ) -> Reply {
         let mut req = self.client.request(method.parse().unwrap(), self.url(path));
         if let Some(b) = body {
-            req = req
-                .header("content-type", "application/fhir+json")
-                .body(serde_json::to_vec(b).unwrap());
+            req = req.header("content-type", "application/fhir+json").body(serde_json::to_vec(b).unwrap());
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -205,11 +182,7 @@ impl Reply {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        Reply {
-            status,
-            headers,
-            text,
-        }
+        Reply { status, headers, text }
     }
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
@@ -221,9 +194,6 @@ impl Reply {
     pub fn issue_code(&self) -> String {
         let v = self.json();
         assert_eq!(v["resourceType"], "OperationOutcome", "{}", self.text);
-        v["issue"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        v["issue"][0]["code"].as_str().unwrap_or_default().to_owned()
     }
 }

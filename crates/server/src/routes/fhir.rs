@@ -8,9 +8,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use helse_fhir_r4::{
-    Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource,
-};
+use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource};
 use helse_store::{HistoryScope, Method as WriteMethod, StoredVersion, Write, WriteOutcome};
 use serde_json::Value;
 
@@ -34,10 +32,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -81,11 +76,8 @@ pub async fn handle(
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut kind = InteractionKind::Other;
-    let result = tokio::time::timeout(
-        timeout,
-        dispatch(&state, &method, &uri, &headers, body, &mut kind),
-    )
-    .await;
+    let result =
+        tokio::time::timeout(timeout, dispatch(&state, &method, &uri, &headers, body, &mut kind)).await;
     let response = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -112,12 +104,20 @@ async fn dispatch(
     kind: &mut InteractionKind,
 ) -> Result<Response, FhirError> {
     let path = uri.path().strip_prefix("/fhir").unwrap_or("");
-    let query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(uri)
+    let mut query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|q| q.0)
         .map_err(|e| FhirError::BadRequest(format!("query string: {e}")))?;
     let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
     let interaction = interaction::parse(method, path, has_criteria)?;
     *kind = interaction.kind();
+    let mut body = Some(body);
+    if matches!(interaction, Interaction::SearchType(_)) && method == Method::POST {
+        // POST _search: the parameters come as a form body (and may also be in the URL).
+        let bytes = read_limited(body.take().expect("unread"), state.limits.max_body_bytes).await?;
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| FhirError::BadRequest(format!("_search body is not a form: {e}")))?;
+        query.extend(form);
+    }
 
     let header = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
     let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
@@ -135,19 +135,9 @@ async fn dispatch(
     };
     let base = match &state.base_url {
         Some(b) => b.clone(),
-        None => format!(
-            "http://{}/fhir",
-            header(header::HOST).unwrap_or("localhost")
-        ),
+        None => format!("http://{}/fhir", header(header::HOST).unwrap_or("localhost")),
     };
-    let ctx = Ctx {
-        state,
-        base,
-        query: &query,
-        headers,
-        presentation: &presentation,
-        strict: false,
-    };
+    let ctx = Ctx { state, base, query: &query, headers, presentation: &presentation, strict: false };
     let strict = ctx.prefer("handling") == Some("strict");
     let ctx = Ctx { strict, ..ctx };
 
@@ -160,26 +150,22 @@ async fn dispatch(
             | Interaction::ConditionalPatch(_)
             | Interaction::Validate(..)
     );
-    let body = if needs_body {
-        Some(read_body(state, headers, body).await?)
-    } else {
-        None
+    let body = match (needs_body, body) {
+        (true, Some(b)) => Some(read_body(state, headers, b).await?),
+        _ => None,
     };
 
     let response = match interaction {
-        Interaction::Capabilities => FhirResponse::new(
-            StatusCode::OK,
-            Payload::Json(state.capability_statement.clone()),
-        ),
+        Interaction::Capabilities => {
+            FhirResponse::new(StatusCode::OK, Payload::Json(state.capability_statement.clone()))
+        }
         Interaction::Read(ty, id) => read(&ctx, ty, &id).await?,
         Interaction::Vread(ty, id, vid) => vread(&ctx, ty, &id, vid).await?,
         Interaction::Create(ty) => create(&ctx, ty, body.expect("read above")).await?,
         Interaction::Update(ty, id) => {
             update(&ctx, ty, id, body.expect("read above"), WriteMethod::Put).await?
         }
-        Interaction::ConditionalUpdate(ty) => {
-            conditional_update(&ctx, ty, body.expect("read above")).await?
-        }
+        Interaction::ConditionalUpdate(ty) => conditional_update(&ctx, ty, body.expect("read above")).await?,
         Interaction::Patch(ty, id) => patch(&ctx, ty, id, body.expect("read above")).await?,
         Interaction::ConditionalPatch(ty) => {
             let id = single_match(&ctx, ty).await?;
@@ -220,27 +206,17 @@ pub enum RequestBody {
     JsonPatch(Value),
 }
 
-async fn read_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<RequestBody, FhirError> {
-    let kind = body_kind(
-        headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )?;
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<RequestBody, FhirError> {
+    let kind = body_kind(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
     let limit = state.limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_LIMIT)) {
         return Err(FhirError::PayloadTooLarge(limit));
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| FhirError::PayloadTooLarge(limit))?;
+    let bytes = read_limited(body, limit).await?;
     check_depth(&bytes, state.limits.max_json_depth)?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| FhirError::MalformedJson(format!("body is not valid JSON: {e}")))?;
@@ -248,6 +224,33 @@ async fn read_body(
         BodyKind::Resource => RequestBody::Resource(value),
         BodyKind::JsonPatch => RequestBody::JsonPatch(value),
     })
+}
+
+/// How much of an oversized body is read and discarded so that the client, still sending,
+/// receives the 413 instead of a reset connection. Beyond this the connection is dropped.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, FhirError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut discarded = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| FhirError::BadRequest(format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        if discarded > 0 || buf.len() + data.len() > limit {
+            discarded += data.len();
+            if discarded > DRAIN_LIMIT {
+                break;
+            }
+        } else {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if discarded > 0 {
+        return Err(FhirError::PayloadTooLarge(limit));
+    }
+    Ok(buf.freeze())
 }
 
 /// Rejects JSON nested deeper than `max` before parsing it (the parser recurses).
@@ -268,9 +271,7 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), FhirError> {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
-                    return Err(FhirError::MalformedJson(format!(
-                        "JSON is nested deeper than {max} levels"
-                    )));
+                    return Err(FhirError::MalformedJson(format!("JSON is nested deeper than {max} levels")));
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
@@ -283,18 +284,16 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), FhirError> {
 fn expect_resource(body: RequestBody) -> Result<Value, FhirError> {
     match body {
         RequestBody::Resource(v) => Ok(v),
-        RequestBody::JsonPatch(_) => Err(FhirError::UnsupportedMediaType(
-            "application/json-patch+json".into(),
-        )),
+        RequestBody::JsonPatch(_) => {
+            Err(FhirError::UnsupportedMediaType("application/json-patch+json".into()))
+        }
     }
 }
 
 /// Checks shape and type, then validates; returns the resource ready to store.
 fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
     if !value.is_object() {
-        return Err(FhirError::MalformedJson(
-            "a resource must be a JSON object".into(),
-        ));
+        return Err(FhirError::MalformedJson("a resource must be a JSON object".into()));
     }
     match value.get("resourceType").and_then(Value::as_str) {
         None => return Err(FhirError::BadRequest("the body has no resourceType".into())),
@@ -307,10 +306,7 @@ fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
     }
     let issues = validate_resource(&value, Some(ty.as_str()));
     if issues.iter().any(|i| {
-        matches!(
-            i.severity,
-            helse_fhir_r4::IssueSeverity::Error | helse_fhir_r4::IssueSeverity::Fatal
-        )
+        matches!(i.severity, helse_fhir_r4::IssueSeverity::Error | helse_fhir_r4::IssueSeverity::Fatal)
     }) {
         return Err(FhirError::Invalid(issues));
     }
@@ -318,17 +314,10 @@ fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
 }
 
 fn location(ctx: &Ctx<'_>, v: &StoredVersion) -> String {
-    format!(
-        "{}/{}/{}/_history/{}",
-        ctx.base, v.resource_type, v.id, v.version_id
-    )
+    format!("{}/{}/{}/_history/{}", ctx.base, v.resource_type, v.id, v.version_id)
 }
 
-async fn current(
-    ctx: &Ctx<'_>,
-    ty: ResourceType,
-    id: &ResourceId,
-) -> Result<StoredVersion, FhirError> {
+async fn current(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<StoredVersion, FhirError> {
     match ctx.state.store.read(ty, id).await? {
         None => Err(FhirError::NotFound(format!("{ty}/{id}"))),
         Some(v) if v.is_deleted() => Err(FhirError::Gone(format!("{ty}/{id}"))),
@@ -360,9 +349,7 @@ async fn vread(
         None => Err(FhirError::NotFound(format!("{ty}/{id}/_history/{vid}"))),
         Some(v) => match v.body.clone() {
             None => Err(FhirError::Gone(format!("{ty}/{id}/_history/{vid}"))),
-            Some(body) => {
-                Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v))
-            }
+            Some(body) => Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v)),
         },
     }
 }
@@ -385,16 +372,10 @@ fn written(ctx: &Ctx<'_>, status: StatusCode, v: &StoredVersion) -> FhirResponse
         }])),
         _ => Payload::Stored(v.body.clone().expect("written version has a body")),
     };
-    FhirResponse::new(status, payload)
-        .version_headers(v)
-        .header(header::LOCATION, &location(ctx, v))
+    FhirResponse::new(status, payload).version_headers(v).header(header::LOCATION, &location(ctx, v))
 }
 
-async fn create(
-    ctx: &Ctx<'_>,
-    ty: ResourceType,
-    body: RequestBody,
-) -> Result<FhirResponse, FhirError> {
+async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<FhirResponse, FhirError> {
     let resource = validated(ty, expect_resource(body)?)?;
     if let Some(criteria) = ctx.header(header::HeaderName::from_static("if-none-exist")) {
         let criteria: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
@@ -420,15 +401,8 @@ async fn create(
         }
     }
     let id = ResourceId::new_random(uuid::Uuid::new_v4());
-    let outcome = ctx
-        .state
-        .store
-        .write(Write::Create {
-            resource_type: ty,
-            id,
-            resource,
-        })
-        .await?;
+    let index = helse_search::index_entries(&resource);
+    let outcome = ctx.state.store.write(Write::Create { resource_type: ty, id, resource, index }).await?;
     let v = outcome.version().expect("create writes a version");
     Ok(written(ctx, StatusCode::CREATED, v))
 }
@@ -436,9 +410,8 @@ async fn create(
 fn if_match(ctx: &Ctx<'_>) -> Result<Option<u64>, FhirError> {
     ctx.header(header::IF_MATCH)
         .map(|v| {
-            parse_etag(v).ok_or_else(|| {
-                FhirError::BadRequest(format!("If-Match '{v}' is not a version ETag"))
-            })
+            parse_etag(v)
+                .ok_or_else(|| FhirError::BadRequest(format!("If-Match '{v}' is not a version ETag")))
         })
         .transpose()
 }
@@ -476,16 +449,11 @@ async fn store_update(
     method: WriteMethod,
     if_match: Option<u64>,
 ) -> Result<FhirResponse, FhirError> {
+    let index = helse_search::index_entries(&resource);
     let outcome = ctx
         .state
         .store
-        .write(Write::Update {
-            resource_type: ty,
-            id,
-            resource,
-            method,
-            if_match,
-        })
+        .write(Write::Update { resource_type: ty, id, resource, method, if_match, index })
         .await?;
     match &outcome {
         WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, v)),
@@ -499,9 +467,7 @@ async fn single_match(ctx: &Ctx<'_>, ty: ResourceType) -> Result<ResourceId, Fhi
     match ids.len() {
         0 => Err(FhirError::NotFound(format!("no {ty} matches the criteria"))),
         1 => Ok(ids.into_iter().next().expect("one")),
-        n => Err(FhirError::PreconditionFailed(format!(
-            "{n} resources match the criteria"
-        ))),
+        n => Err(FhirError::PreconditionFailed(format!("{n} resources match the criteria"))),
     }
 }
 
@@ -548,9 +514,7 @@ async fn patch(
     body: RequestBody,
 ) -> Result<FhirResponse, FhirError> {
     let RequestBody::JsonPatch(patch_doc) = body else {
-        return Err(FhirError::UnsupportedMediaType(
-            "PATCH takes application/json-patch+json".into(),
-        ));
+        return Err(FhirError::UnsupportedMediaType("PATCH takes application/json-patch+json".into()));
     };
     let patch: json_patch::Patch = serde_json::from_value(patch_doc)
         .map_err(|e| FhirError::BadRequest(format!("not a JSON Patch document: {e}")))?;
@@ -565,31 +529,16 @@ async fn patch(
                 v.version_id
             )));
         }
-        let mut resource: Value =
-            serde_json::from_str(v.body.as_deref().expect("live version has a body"))
-                .map_err(|e| FhirError::Internal(e.to_string()))?;
+        let mut resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
+            .map_err(|e| FhirError::Internal(e.to_string()))?;
         json_patch::patch(&mut resource, &patch).map_err(|e| {
-            FhirError::Invalid(vec![Issue::error(
-                IssueType::Processing,
-                format!("patch failed: {e}"),
-            )])
+            FhirError::Invalid(vec![Issue::error(IssueType::Processing, format!("patch failed: {e}"))])
         })?;
         if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-            return Err(FhirError::BadRequest(
-                "a patch may not change the resource's id".into(),
-            ));
+            return Err(FhirError::BadRequest("a patch may not change the resource's id".into()));
         }
         let resource = validated(ty, resource)?;
-        match store_update(
-            ctx,
-            ty,
-            id.clone(),
-            resource,
-            WriteMethod::Patch,
-            Some(v.version_id),
-        )
-        .await
-        {
+        match store_update(ctx, ty, id.clone(), resource, WriteMethod::Patch, Some(v.version_id)).await {
             Err(FhirError::PreconditionFailed(_))
                 if client_if_match.is_none() && attempt < PATCH_ATTEMPTS =>
             {
@@ -598,9 +547,7 @@ async fn patch(
             other => return other,
         }
     }
-    Err(FhirError::Conflict(
-        "the resource kept changing during the patch".into(),
-    ))
+    Err(FhirError::Conflict("the resource kept changing during the patch".into()))
 }
 
 fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
@@ -617,63 +564,35 @@ fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
     }
 }
 
-async fn delete(
-    ctx: &Ctx<'_>,
-    ty: ResourceType,
-    id: ResourceId,
-) -> Result<FhirResponse, FhirError> {
+async fn delete(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId) -> Result<FhirResponse, FhirError> {
     let if_match = if_match(ctx)?;
-    let outcome = ctx
-        .state
-        .store
-        .write(Write::Delete {
-            resource_type: ty,
-            id: id.clone(),
-            if_match,
-        })
-        .await?;
+    let outcome =
+        ctx.state.store.write(Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
     Ok(match &outcome {
         WriteOutcome::Deleted(v) => deleted_outcome(&format!("deleted {ty}/{id}"), Some(v)),
-        _ => deleted_outcome(
-            &format!("{ty}/{id} did not exist; nothing was deleted"),
-            None,
-        ),
+        _ => deleted_outcome(&format!("{ty}/{id} did not exist; nothing was deleted"), None),
     })
 }
 
 /// `$validate`: the body is the resource, or a Parameters with a `resource` parameter.
-fn validate(
-    ty: ResourceType,
-    id: Option<ResourceId>,
-    body: RequestBody,
-) -> Result<FhirResponse, FhirError> {
+fn validate(ty: ResourceType, id: Option<ResourceId>, body: RequestBody) -> Result<FhirResponse, FhirError> {
     let mut value = expect_resource(body)?;
-    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters")
-        && ty.as_str() != "Parameters"
+    if value.get("resourceType").and_then(Value::as_str) == Some("Parameters") && ty.as_str() != "Parameters"
     {
         value = value
             .get("parameter")
             .and_then(Value::as_array)
-            .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
-            })
+            .and_then(|ps| ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some("resource")))
             .and_then(|p| p.get("resource"))
             .cloned()
-            .ok_or_else(|| {
-                FhirError::BadRequest("Parameters has no 'resource' parameter".into())
-            })?;
+            .ok_or_else(|| FhirError::BadRequest("Parameters has no 'resource' parameter".into()))?;
     }
     let mut issues = validate_resource(&value, Some(ty.as_str()));
     if let Some(id) = id
         && value.get("id").and_then(Value::as_str) != Some(id.as_str())
     {
         issues.push(
-            Issue::error(
-                IssueType::Invalid,
-                format!("the resource's id does not match '{id}'"),
-            )
-            .at("id"),
+            Issue::error(IssueType::Invalid, format!("the resource's id does not match '{id}'")).at("id"),
         );
     }
     Ok(FhirResponse::outcome(StatusCode::OK, &issues))

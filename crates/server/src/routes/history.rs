@@ -33,19 +33,10 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         .transpose()?;
     let before_seq = ctx
         .param("_cursor")
-        .map(|c| {
-            c.parse()
-                .map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid")))
-        })
+        .map(|c| c.parse().map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid"))))
         .transpose()?;
     let count = page_size(ctx)?;
-    let query = HistoryQuery {
-        scope: scope.clone(),
-        since,
-        at,
-        count,
-        before_seq,
-    };
+    let query = HistoryQuery { scope: scope.clone(), since, at, count, before_seq };
     let page = ctx.state.store.history(&query).await?;
 
     let self_path = match &scope {
@@ -53,17 +44,9 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         HistoryScope::Type(t) => format!("{t}/_history"),
         HistoryScope::Instance(t, id) => format!("{t}/{id}/_history"),
     };
-    let mut keep: Vec<(String, String)> = ctx
-        .query
-        .iter()
-        .filter(|(k, _)| k != "_cursor")
-        .cloned()
-        .collect();
+    let mut keep: Vec<(String, String)> = ctx.query.iter().filter(|(k, _)| k != "_cursor").cloned().collect();
     let link = |params: &[(String, String)]| {
-        let q: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
+        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
         if q.is_empty() {
             format!("{}/{self_path}", ctx.base)
         } else {
@@ -75,11 +58,8 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         keep.push(("_cursor".into(), next.to_string()));
         links.push(json!({"relation": "next", "url": link(&keep)}));
     }
-    let entries: Vec<Value> = page
-        .versions
-        .iter()
-        .map(|(_, v)| history_entry(ctx, v))
-        .collect::<Result<_, _>>()?;
+    let entries: Vec<Value> =
+        page.versions.iter().map(|(_, v)| history_entry(ctx, v)).collect::<Result<_, _>>()?;
     let bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),

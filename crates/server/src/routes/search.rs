@@ -1,9 +1,14 @@
-//! Type-level search. Until the search engine lands this supports listing a type in write
-//! order with `_id`, `_count`, `_total` and `_summary=count`; any other parameter is reported
-//! as a warning in the Bundle (or refused under `Prefer: handling=strict`).
+//! Type-level search on the search engine: `GET /Type?…` and `POST /Type/_search`, with
+//! `_include`/`_revinclude`, `_sort`, paging, `_total` and `_summary=count`; and the
+//! resolution of conditional-interaction criteria.
+
+use std::collections::HashSet;
 
 use axum::http::StatusCode;
 use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, operation_outcome};
+use helse_search::query::Include;
+use helse_search::{SearchError, parse_search};
+use helse_store::{Clause, Condition, SearchQuery, StoredVersion};
 use serde_json::{Value, json};
 
 use crate::error::FhirError;
@@ -11,110 +16,74 @@ use crate::response::{FhirResponse, Payload};
 use crate::routes::fhir::{Ctx, page_size};
 use crate::routes::history::{encode, resource_value};
 
-/// Search parameters this server implements: (name, type, documentation).
-pub const SUPPORTED_SEARCH_PARAMETERS: &[(&str, &str, &str)] =
-    &[("_id", "token", "Logical id of the resource")];
+/// How many resources one `_revinclude` may add per page.
+const MAX_REVINCLUDE: usize = 1000;
+/// How deep `:iterate` follows references.
+const MAX_INCLUDE_ITERATIONS: usize = 3;
 
-/// Parameters that shape the result rather than select it.
-const RESULT_PARAMETERS: &[&str] = &[
-    "_count",
-    "_cursor",
-    "_total",
-    "_summary",
-    "_elements",
-    "_format",
-    "_pretty",
-];
+fn search_error(e: SearchError) -> FhirError {
+    match e {
+        SearchError::InvalidValue { .. } => FhirError::BadRequest(e.to_string()),
+        other => FhirError::NotSupported(other.to_string()),
+    }
+}
 
 pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, FhirError> {
-    let mut warnings = Vec::new();
-    let mut ids: Option<Vec<ResourceId>> = None;
-    for (name, value) in ctx.query {
-        if name == "_id" {
-            let parsed: Vec<ResourceId> = value
-                .split(',')
-                .filter_map(|v| ResourceId::parse(v).ok())
-                .collect();
-            ids = Some(match ids {
-                Some(prev) => prev.into_iter().filter(|i| parsed.contains(i)).collect(),
-                None => parsed,
-            });
-        } else if !RESULT_PARAMETERS.contains(&name.as_str()) {
-            let issue = Issue::warning(
-                IssueType::NotSupported,
-                format!("search parameter '{name}' is not supported yet and was ignored"),
-            );
-            if ctx.strict {
-                return Err(FhirError::NotSupported(issue.diagnostics));
-            }
-            warnings.push(issue);
-        }
-    }
-    let count = page_size(ctx)?;
-    let after = ctx
-        .param("_cursor")
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| FhirError::BadRequest(format!("_cursor '{c}' is not valid")))
+    let parsed = parse_search(ty.as_str(), ctx.query, ctx.strict).map_err(search_error)?;
+    let warnings: Vec<Issue> = parsed
+        .ignored
+        .iter()
+        .map(|(name, e)| {
+            Issue::warning(IssueType::NotSupported, format!("parameter '{name}' was ignored: {e}"))
         })
-        .transpose()?;
-    let (matches, total, next) = match ids {
-        Some(ids) => {
-            let mut found = Vec::new();
-            for id in &ids {
-                if let Some(v) = ctx.state.store.read(ty, id).await?
-                    && !v.is_deleted()
-                {
-                    found.push(v);
-                }
-            }
-            let total = found.len() as u64;
-            (found, total, None)
-        }
-        None => {
-            let (rows, total) = ctx.state.store.list(ty, count, after).await?;
-            let next = (rows.len() == count)
-                .then(|| rows.last().map(|(s, _)| *s))
-                .flatten();
-            (rows.into_iter().map(|(_, v)| v).collect(), total, next)
-        }
+        .collect();
+    let summary_count = ctx.param("_summary") == Some("count");
+    let count = if summary_count { 0 } else { page_size(ctx)? };
+    let offset = match ctx.param("_offset") {
+        None => 0,
+        Some(o) => o.parse().map_err(|_| FhirError::BadRequest(format!("_offset '{o}' is not a number")))?,
     };
-    let summary_count =
-        ctx.presentation.summary.is_none() && ctx.param("_summary") == Some("count");
+    let want_total = summary_count || ctx.param("_total") != Some("none");
+    let query = SearchQuery {
+        resource_type: ty.as_str().to_owned(),
+        clauses: parsed.clauses,
+        sort: parsed.sort,
+        count: count + 1,
+        offset,
+        want_total,
+    };
+    let (mut matches, total) = ctx.state.store.search(&query).await?;
+    let has_next = matches.len() > count;
+    matches.truncate(count);
+
     let mut entries: Vec<Value> = Vec::new();
-    if !summary_count {
-        for v in &matches {
-            let body = v.body.as_deref().unwrap_or("{}");
-            entries.push(json!({
-                "fullUrl": format!("{}/{}/{}", ctx.base, v.resource_type, v.id),
-                "resource": resource_value(body, ctx.presentation)?,
-                "search": {"mode": "match"},
-            }));
-        }
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for v in &matches {
+        seen.insert((v.resource_type.to_string(), v.id.to_string()));
+        entries.push(entry(ctx, v, "match")?);
+    }
+    for v in included(ctx, ty, &matches, &parsed.includes, &parsed.revincludes, &mut seen).await? {
+        entries.push(entry(ctx, &v, "include")?);
     }
     if !warnings.is_empty() {
-        entries
-            .push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
+        entries.push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
     }
-    let base_query: Vec<String> = ctx
-        .query
-        .iter()
-        .filter(|(k, _)| k != "_cursor")
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
-    let url = |extra: Option<String>| {
+
+    let base_query: Vec<String> =
+        ctx.query.iter().filter(|(k, _)| k != "_offset").map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    let url = |off: usize| {
         let mut q = base_query.clone();
-        q.extend(extra);
-        if q.is_empty() {
-            format!("{}/{ty}", ctx.base)
-        } else {
-            format!("{}/{ty}?{}", ctx.base, q.join("&"))
+        if off > 0 {
+            q.push(format!("_offset={off}"));
         }
+        if q.is_empty() { format!("{}/{ty}", ctx.base) } else { format!("{}/{ty}?{}", ctx.base, q.join("&")) }
     };
-    let mut links =
-        vec![json!({"relation": "self", "url": url(after.map(|a| format!("_cursor={a}")))})];
-    if let Some(n) = next {
-        links.push(json!({"relation": "next", "url": url(Some(format!("_cursor={n}")))}));
+    let mut links = vec![json!({"relation": "self", "url": url(offset)})];
+    if has_next {
+        links.push(json!({"relation": "next", "url": url(offset + count)}));
+    }
+    if offset > 0 {
+        links.push(json!({"relation": "previous", "url": url(offset.saturating_sub(count))}));
     }
     let mut bundle = json!({
         "resourceType": "Bundle",
@@ -123,8 +92,8 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
         "type": "searchset",
         "link": links,
     });
-    if ctx.param("_total") != Some("none") {
-        bundle["total"] = json!(total);
+    if let Some(t) = total {
+        bundle["total"] = json!(t);
     }
     if !entries.is_empty() {
         bundle["entry"] = Value::Array(entries);
@@ -132,45 +101,116 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }
 
-/// Resolves conditional criteria (`If-None-Exist`, conditional update/delete) to matching ids.
-/// Only `_id` is understood until the search engine lands; anything else is refused, because
-/// ignoring a criterion here would update or delete the wrong resource.
+fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirError> {
+    Ok(json!({
+        "fullUrl": format!("{}/{}/{}", ctx.base, v.resource_type, v.id),
+        "resource": resource_value(v.body.as_deref().unwrap_or("{}"), ctx.presentation)?,
+        "search": {"mode": mode},
+    }))
+}
+
+/// Resources added by `_include` (following references out of the page, `:iterate` also out
+/// of what was included) and `_revinclude` (resources referring to the page).
+async fn included(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    matches: &[StoredVersion],
+    includes: &[Include],
+    revincludes: &[Include],
+    seen: &mut HashSet<(String, String)>,
+) -> Result<Vec<StoredVersion>, FhirError> {
+    let mut out = Vec::new();
+    let mut frontier: Vec<StoredVersion> = matches.to_vec();
+    for round in 0..MAX_INCLUDE_ITERATIONS {
+        let mut next = Vec::new();
+        for inc in includes.iter().filter(|i| round == 0 || i.iterate) {
+            let mut by_type: std::collections::BTreeMap<ResourceType, Vec<ResourceId>> = Default::default();
+            for v in &frontier {
+                if inc.source_type == "*" || inc.source_type == v.resource_type.as_str() {
+                    by_type.entry(v.resource_type).or_default().push(v.id.clone());
+                }
+            }
+            for (source, ids) in by_type {
+                let refs = ctx.state.store.references_from(source, &ids, inc.param.as_deref()).await?;
+                for (_, target_type, target_id) in refs {
+                    if inc.target_type.as_ref().is_some_and(|t| *t != target_type)
+                        || !seen.insert((target_type.clone(), target_id.clone()))
+                    {
+                        continue;
+                    }
+                    let (Ok(t), Ok(i)) = (ResourceType::parse(&target_type), ResourceId::parse(&target_id))
+                    else {
+                        continue;
+                    };
+                    if let Some(v) = ctx.state.store.read(t, &i).await?
+                        && !v.is_deleted()
+                    {
+                        next.push(v);
+                    }
+                }
+            }
+        }
+        if round == 0 {
+            for rev in revincludes {
+                let Some(param) = &rev.param else { continue };
+                let alternatives: Vec<Condition> = matches
+                    .iter()
+                    .filter(|v| v.resource_type == ty)
+                    .map(|v| Condition::Reference {
+                        param: param.clone(),
+                        target_type: Some(ty.to_string()),
+                        target_id: Some(v.id.to_string()),
+                        url: None,
+                    })
+                    .collect();
+                if alternatives.is_empty() {
+                    continue;
+                }
+                let q = SearchQuery {
+                    resource_type: rev.source_type.clone(),
+                    clauses: vec![Clause(alternatives)],
+                    sort: Vec::new(),
+                    count: MAX_REVINCLUDE,
+                    offset: 0,
+                    want_total: false,
+                };
+                for v in ctx.state.store.search(&q).await?.0 {
+                    if seen.insert((v.resource_type.to_string(), v.id.to_string())) {
+                        next.push(v);
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        out.extend(next.iter().cloned());
+        frontier = next;
+    }
+    Ok(out)
+}
+
+/// Resolves conditional criteria (`If-None-Exist`, conditional update/delete/patch) to the ids
+/// of at most two matches. Strict: a criterion that is not understood is an error, because
+/// ignoring it would touch the wrong resource.
 pub async fn resolve_criteria(
     ctx: &Ctx<'_>,
     ty: ResourceType,
     criteria: &[(String, String)],
 ) -> Result<Vec<ResourceId>, FhirError> {
-    let mut ids: Option<Vec<ResourceId>> = None;
-    for (name, value) in criteria {
-        if name == "_format" || name == "_pretty" {
-            continue;
-        }
-        if name != "_id" {
-            return Err(FhirError::NotSupported(format!(
-                "conditional criterion '{name}' is not supported yet (only _id)"
-            )));
-        }
-        let parsed: Vec<ResourceId> = value
-            .split(',')
-            .filter_map(|v| ResourceId::parse(v).ok())
-            .collect();
-        ids = Some(match ids {
-            Some(prev) => prev.into_iter().filter(|i| parsed.contains(i)).collect(),
-            None => parsed,
-        });
+    let selecting: Vec<(String, String)> =
+        criteria.iter().filter(|(k, _)| k != "_format" && k != "_pretty").cloned().collect();
+    if selecting.is_empty() {
+        return Err(FhirError::BadRequest("conditional interaction without criteria".into()));
     }
-    let Some(ids) = ids else {
-        return Err(FhirError::BadRequest(
-            "conditional interaction without criteria".into(),
-        ));
+    let parsed = parse_search(ty.as_str(), &selecting, true).map_err(search_error)?;
+    let q = SearchQuery {
+        resource_type: ty.as_str().to_owned(),
+        clauses: parsed.clauses,
+        sort: Vec::new(),
+        count: 2,
+        offset: 0,
+        want_total: false,
     };
-    let mut found = Vec::new();
-    for id in ids {
-        if let Some(v) = ctx.state.store.read(ty, &id).await?
-            && !v.is_deleted()
-        {
-            found.push(id);
-        }
-    }
-    Ok(found)
+    Ok(ctx.state.store.search(&q).await?.0.into_iter().map(|v| v.id).collect())
 }

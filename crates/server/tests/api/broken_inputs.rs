@@ -43,74 +43,21 @@ const BODY_LIMIT: usize = 64 * 1024;
 const JSON_PATCH: &str = "application/json-patch+json";
 
 fn corpus() -> Vec<Case> {
-    let deep = format!(
-        "{{\"resourceType\":\"Patient\",\"extension\":{}1{}}}",
-        "[".repeat(200),
-        "]".repeat(200)
-    );
-    let huge = json!({"resourceType": "Patient", "name": [{"family": "x".repeat(BODY_LIMIT)}]})
-        .to_string();
+    let deep =
+        format!("{{\"resourceType\":\"Patient\",\"extension\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+    let huge = json!({"resourceType": "Patient", "name": [{"family": "x".repeat(BODY_LIMIT)}]}).to_string();
     let obs = |extra: &str| {
         format!(r#"{{"resourceType":"Observation","status":"final","code":{{"text":"x"}}{extra}}}"#)
     };
     vec![
-        case(
-            "truncated JSON",
-            "POST",
-            "Patient",
-            r#"{"resourceType":"Patient","#,
-            400,
-            "structure",
-        ),
-        case(
-            "not JSON at all",
-            "POST",
-            "Patient",
-            "hello",
-            400,
-            "structure",
-        ),
-        case(
-            "JSON array instead of a resource",
-            "POST",
-            "Patient",
-            "[1,2]",
-            400,
-            "structure",
-        ),
-        case(
-            "trailing garbage",
-            "POST",
-            "Patient",
-            r#"{"resourceType":"Patient"} x"#,
-            400,
-            "structure",
-        ),
-        case(
-            "deeply nested JSON",
-            "POST",
-            "Patient",
-            deep,
-            400,
-            "structure",
-        ),
+        case("truncated JSON", "POST", "Patient", r#"{"resourceType":"Patient","#, 400, "structure"),
+        case("not JSON at all", "POST", "Patient", "hello", 400, "structure"),
+        case("JSON array instead of a resource", "POST", "Patient", "[1,2]", 400, "structure"),
+        case("trailing garbage", "POST", "Patient", r#"{"resourceType":"Patient"} x"#, 400, "structure"),
+        case("deeply nested JSON", "POST", "Patient", deep, 400, "structure"),
         case("oversized body", "POST", "Patient", huge, 413, "too-long"),
-        case(
-            "missing resourceType",
-            "POST",
-            "Patient",
-            r#"{"active":true}"#,
-            400,
-            "invalid",
-        ),
-        case(
-            "type differs from URL",
-            "POST",
-            "Patient",
-            obs(""),
-            400,
-            "invalid",
-        ),
+        case("missing resourceType", "POST", "Patient", r#"{"active":true}"#, 400, "invalid"),
+        case("type differs from URL", "POST", "Patient", obs(""), 400, "invalid"),
         case(
             "unknown element",
             "POST",
@@ -143,14 +90,7 @@ fn corpus() -> Vec<Case> {
             422,
             "structure",
         ),
-        case(
-            "empty array",
-            "POST",
-            "Patient",
-            r#"{"resourceType":"Patient","name":[]}"#,
-            422,
-            "structure",
-        ),
+        case("empty array", "POST", "Patient", r#"{"resourceType":"Patient","name":[]}"#, 422, "structure"),
         case(
             "null value",
             "POST",
@@ -223,14 +163,7 @@ fn corpus() -> Vec<Case> {
             422,
             "required",
         ),
-        case(
-            "unknown choice type",
-            "POST",
-            "Observation",
-            obs(r#","valueColour":"red""#),
-            422,
-            "structure",
-        ),
+        case("unknown choice type", "POST", "Observation", obs(r#","valueColour":"red""#), 422, "structure"),
         case(
             "malformed reference",
             "POST",
@@ -271,14 +204,7 @@ fn corpus() -> Vec<Case> {
             422,
             "value",
         ),
-        case(
-            "update without id",
-            "PUT",
-            "Patient/p1",
-            r#"{"resourceType":"Patient"}"#,
-            400,
-            "invalid",
-        ),
+        case("update without id", "PUT", "Patient/p1", r#"{"resourceType":"Patient"}"#, 400, "invalid"),
         case(
             "update with another id",
             "PUT",
@@ -332,25 +258,11 @@ fn corpus() -> Vec<Case> {
         },
         Case {
             content_type: JSON_PATCH,
-            ..case(
-                "patch that is not JSON Patch",
-                "PATCH",
-                "Patient/p1",
-                r#"{"op":"add"}"#,
-                400,
-                "invalid",
-            )
+            ..case("patch that is not JSON Patch", "PATCH", "Patient/p1", r#"{"op":"add"}"#, 400, "invalid")
         },
         Case {
             content_type: JSON_PATCH,
-            ..case(
-                "patch of a missing resource",
-                "PATCH",
-                "Patient/nobody",
-                r#"[]"#,
-                404,
-                "not-found",
-            )
+            ..case("patch of a missing resource", "PATCH", "Patient/nobody", r#"[]"#, 404, "not-found")
         },
         Case {
             content_type: "text/plain",
@@ -365,14 +277,7 @@ fn corpus() -> Vec<Case> {
         },
         Case {
             content_type: "application/fhir+xml",
-            ..case(
-                "XML body",
-                "POST",
-                "Patient",
-                "<Patient/>",
-                415,
-                "not-supported",
-            )
+            ..case("XML body", "POST", "Patient", "<Patient/>", 415, "not-supported")
         },
         Case {
             headers: &[("accept", "application/fhir+xml")],
@@ -400,53 +305,17 @@ fn corpus() -> Vec<Case> {
                 "conflict",
             )
         },
-        case(
-            "bad _count",
-            "GET",
-            "Patient/_history?_count=many",
-            "",
-            400,
-            "invalid",
-        ),
-        case(
-            "bad _summary",
-            "GET",
-            "Patient/p1?_summary=maybe",
-            "",
-            400,
-            "invalid",
-        ),
-        case(
-            "unknown path",
-            "GET",
-            "Patient/p1/_history/1/extra",
-            "",
-            404,
-            "not-found",
-        ),
-        case(
-            "read of a missing resource",
-            "GET",
-            "Patient/nobody",
-            "",
-            404,
-            "not-found",
-        ),
+        case("bad _count", "GET", "Patient/_history?_count=many", "", 400, "invalid"),
+        case("bad _summary", "GET", "Patient/p1?_summary=maybe", "", 400, "invalid"),
+        case("unknown path", "GET", "Patient/p1/_history/1/extra", "", 404, "not-found"),
+        case("read of a missing resource", "GET", "Patient/nobody", "", 404, "not-found"),
     ]
 }
 
 async fn broken_inputs_are_refused_and_change_nothing(backend: Backend) {
-    let limits = Limits {
-        max_body_bytes: BODY_LIMIT,
-        ..Limits::default()
-    };
+    let limits = Limits { max_body_bytes: BODY_LIMIT, ..Limits::default() };
     let s = TestServer::start_with(backend, limits).await;
-    let seed = s
-        .put(
-            "Patient/p1",
-            &json!({"resourceType": "Patient", "id": "p1", "gender": "other"}),
-        )
-        .await;
+    let seed = s.put("Patient/p1", &json!({"resourceType": "Patient", "id": "p1", "gender": "other"})).await;
     assert_eq!(seed.status, 201);
     let before = s.get("Patient/p1").await.text;
     let versions_before = s.version_count().await;
@@ -456,36 +325,24 @@ async fn broken_inputs_are_refused_and_change_nothing(backend: Backend) {
     for c in &corpus {
         let mut req = s.client.request(c.method.parse().unwrap(), s.url(c.path));
         if !c.body.is_empty() {
-            req = req
-                .header("content-type", c.content_type)
-                .body(c.body.clone());
+            req = req.header("content-type", c.content_type).body(c.body.clone());
         }
         for (k, v) in c.headers {
             req = req.header(*k, *v);
         }
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body: serde_json::Value =
-            serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default();
+        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap_or_default();
         let code = body["issue"][0]["code"].as_str().unwrap_or("");
         let ok = status == c.status
             && body["resourceType"] == "OperationOutcome"
             && code == c.code
             && ct.starts_with("application/fhir+json")
-            && body["issue"][0]["diagnostics"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty())
+            && body["issue"][0]["diagnostics"].as_str().is_some_and(|d| !d.is_empty())
             && (status != 422 || body["issue"][0]["expression"][0].is_string());
         if !ok {
-            failures.push(format!(
-                "{}: got {status} {code} {body}, want {} {}",
-                c.name, c.status, c.code
-            ));
+            failures.push(format!("{}: got {status} {code} {body}, want {} {}", c.name, c.status, c.code));
         }
     }
     assert!(
@@ -497,15 +354,7 @@ async fn broken_inputs_are_refused_and_change_nothing(backend: Backend) {
     );
     println!("{} broken inputs refused correctly", corpus.len());
 
-    assert_eq!(
-        s.version_count().await,
-        versions_before,
-        "a refused request wrote a version"
-    );
-    assert_eq!(
-        s.get("Patient/p1").await.text,
-        before,
-        "a refused request changed the resource"
-    );
+    assert_eq!(s.version_count().await, versions_before, "a refused request wrote a version");
+    assert_eq!(s.get("Patient/p1").await.text, before, "a refused request changed the resource");
     s.stop().await;
 }

@@ -12,10 +12,7 @@ const ROUNDS: usize = 8;
 async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
     let s = std::sync::Arc::new(TestServer::start(backend).await);
     let r = s
-        .put(
-            "Patient/shared",
-            &json!({"resourceType": "Patient", "id": "shared", "multipleBirthInteger": 0}),
-        )
+        .put("Patient/shared", &json!({"resourceType": "Patient", "id": "shared", "multipleBirthInteger": 0}))
         .await;
     assert_eq!(r.status, 201);
 
@@ -31,9 +28,7 @@ async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
                 let n = body["multipleBirthInteger"].as_i64().unwrap();
                 body["multipleBirthInteger"] = json!(n + 1);
                 body.as_object_mut().unwrap().remove("meta");
-                let put = s
-                    .send("PUT", "Patient/shared", Some(&body), &[("if-match", &etag)])
-                    .await;
+                let put = s.send("PUT", "Patient/shared", Some(&body), &[("if-match", &etag)]).await;
                 match put.status {
                     200 => ok += 1,
                     412 => conflicts += 1,
@@ -56,8 +51,5 @@ async fn concurrent_read_modify_write_loses_nothing(backend: Backend) {
     // Every successful update is a version, and each one saw the one before it.
     assert_eq!(last["meta"]["versionId"], (ok + 1).to_string());
     assert_eq!(last["multipleBirthInteger"], ok);
-    assert_eq!(
-        s.get("Patient/shared/_history").await.json()["total"],
-        ok + 1
-    );
+    assert_eq!(s.get("Patient/shared/_history").await.json()["total"], ok + 1);
 }

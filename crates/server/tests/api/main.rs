@@ -5,3 +5,4 @@ mod broken_inputs;
 mod concurrency;
 mod official_examples;
 mod rest;
+mod search;

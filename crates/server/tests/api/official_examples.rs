@@ -14,8 +14,9 @@ on_both_stores!(official_examples_round_trip);
 
 /// Where `scripts/test` unpacked the package (the folder holding `package/`).
 fn examples_dir() -> PathBuf {
-    let dir = std::env::var("HELSE_R4_EXAMPLES")
-        .expect("HELSE_R4_EXAMPLES is not set: run the suite with scripts/test, which fetches hl7.fhir.r4.examples");
+    let dir = std::env::var("HELSE_R4_EXAMPLES").expect(
+        "HELSE_R4_EXAMPLES is not set: run the suite with scripts/test, which fetches hl7.fhir.r4.examples",
+    );
     PathBuf::from(dir).join("package")
 }
 
@@ -48,19 +49,10 @@ async fn official_examples_round_trip(backend: Backend) {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .filter(|p| {
-            !matches!(
-                p.file_name().unwrap().to_str().unwrap(),
-                "package.json" | ".index.json"
-            )
-        })
+        .filter(|p| !matches!(p.file_name().unwrap().to_str().unwrap(), "package.json" | ".index.json"))
         .collect();
     files.sort();
-    assert!(
-        files.len() > 5000,
-        "expected the whole package, found {} files",
-        files.len()
-    );
+    assert!(files.len() > 5000, "expected the whole package, found {} files", files.len());
 
     let s = TestServer::start(backend).await;
     let out_dir = tempfile::tempdir().unwrap();
@@ -71,12 +63,9 @@ async fn official_examples_round_trip(backend: Backend) {
             let out_dir = out_dir.path();
             async move {
                 let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-                let original: Value =
-                    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                let original: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
                 let ty = original["resourceType"].as_str().unwrap();
-                let id = original["id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{name} has no id"));
+                let id = original["id"].as_str().unwrap_or_else(|| panic!("{name} has no id"));
                 let put = s.put(&format!("{ty}/{id}"), &original).await;
                 if put.status != 200 && put.status != 201 {
                     return (
@@ -108,59 +97,32 @@ async fn official_examples_round_trip(backend: Backend) {
         .await;
 
     let stored = results.iter().filter(|(_, r)| r.is_ok()).count();
-    let refused: BTreeMap<&str, &str> = results
-        .iter()
-        .filter_map(|(n, r)| r.as_ref().err().map(|e| (n.as_str(), e.as_str())))
-        .collect();
-    println!(
-        "{stored} of {} official examples stored and read back equal on {backend:?}",
-        files.len()
-    );
+    let refused: BTreeMap<&str, &str> =
+        results.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| (n.as_str(), e.as_str()))).collect();
+    println!("{stored} of {} official examples stored and read back equal on {backend:?}", files.len());
     for (name, why) in &known_invalid {
         println!("  excluded {name}: {why}");
     }
     let unexpected: Vec<String> = refused
         .iter()
         .filter(|(n, e)| {
-            !known_invalid.contains_key(**n)
-                || !(e.starts_with("PUT 422") || e.starts_with("PUT 400"))
+            !known_invalid.contains_key(**n) || !(e.starts_with("PUT 422") || e.starts_with("PUT 400"))
         })
         .map(|(n, e)| format!("{n}: {e}"))
         .collect();
-    assert!(
-        unexpected.is_empty(),
-        "unexpected failures:\n{}",
-        unexpected.join("\n")
-    );
-    let accepted_but_known: Vec<&String> = known_invalid
-        .keys()
-        .filter(|n| !refused.contains_key(n.as_str()))
-        .collect();
-    assert!(
-        accepted_but_known.is_empty(),
-        "listed as invalid but accepted: {accepted_but_known:?}"
-    );
+    assert!(unexpected.is_empty(), "unexpected failures:\n{}", unexpected.join("\n"));
+    let accepted_but_known: Vec<&String> =
+        known_invalid.keys().filter(|n| !refused.contains_key(n.as_str())).collect();
+    assert!(accepted_but_known.is_empty(), "listed as invalid but accepted: {accepted_but_known:?}");
 
     // An independent R4 parser accepts everything we returned.
-    let python = std::env::var("HELSE_PYTHON").expect(
-        "HELSE_PYTHON is not set: run the suite with scripts/test, which installs fhir.resources",
-    );
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_r4_parser.py");
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .arg(out_dir.path())
-        .output()
-        .unwrap();
+    let python = std::env::var("HELSE_PYTHON")
+        .expect("HELSE_PYTHON is not set: run the suite with scripts/test, which installs fhir.resources");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/check_r4_parser.py");
+    let output = std::process::Command::new(python).arg(script).arg(out_dir.path()).output().unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
     println!("{report}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "the independent parser rejected what we returned"
-    );
-    assert!(
-        report.contains(&format!("of {stored} files")),
-        "parser saw a different number of files"
-    );
+    assert!(output.status.success(), "the independent parser rejected what we returned");
+    assert!(report.contains(&format!("of {stored} files")), "parser saw a different number of files");
     s.stop().await;
 }

@@ -1,0 +1,237 @@
+//! Search semantics, table-driven from the specification's rules, on both stores.
+
+use serde_json::{Value, json};
+
+use helse_test_support::{Backend, TestServer, on_both_stores};
+
+on_both_stores!(search_semantics, includes_chains_sorting_and_paging);
+
+async fn load(s: &TestServer, resources: &[Value]) {
+    for r in resources {
+        let path = format!("{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap());
+        let put = s.put(&path, r).await;
+        assert!(put.status == 201 || put.status == 200, "{path}: {}", put.text);
+    }
+}
+
+/// The ids a search returns (matches only), sorted unless the query sorts.
+async fn ids(s: &TestServer, query: &str) -> Vec<String> {
+    let r = s.get(query).await;
+    assert_eq!(r.status, 200, "{query}: {}", r.text);
+    let bundle = r.json();
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    if !query.contains("_sort") {
+        ids.sort();
+    }
+    ids
+}
+
+fn population() -> Vec<Value> {
+    vec![
+        json!({"resourceType": "Organization", "id": "legekontor", "name": "Bergen Legekontor"}),
+        json!({"resourceType": "Practitioner", "id": "gp", "name": [{"family": "Lege"}]}),
+        json!({"resourceType": "Patient", "id": "kari", "active": true, "gender": "female", "birthDate": "1980-05-17",
+               "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": "17058012345"}],
+               "name": [{"family": "Ødegård", "given": ["Kari"]}], "managingOrganization": {"reference": "Organization/legekontor"},
+               "generalPractitioner": [{"reference": "Practitioner/gp"}], "address": [{"city": "Bergen"}]}),
+        json!({"resourceType": "Patient", "id": "ola", "active": false, "gender": "male", "birthDate": "1975",
+               "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.2", "value": "41017512345"}],
+               "name": [{"family": "Odegaard", "given": ["Ola", "Nils"]}], "address": [{"city": "Tromsø"}]}),
+        json!({"resourceType": "Patient", "id": "per", "gender": "male", "name": [{"family": "Hansen"}],
+               "deceasedDateTime": "2020-02-01T10:00:00+01:00"}),
+        json!({"resourceType": "Observation", "id": "hr1", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}], "text": "Puls"},
+               "subject": {"reference": "Patient/kari"}, "effectiveDateTime": "2024-03-01T10:00:00Z",
+               "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}),
+        json!({"resourceType": "Observation", "id": "hr2", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": "Patient/ola"}, "effectiveDateTime": "2024-03-02T23:30:00-02:00",
+               "valueQuantity": {"value": 101.5, "system": "http://unitsofmeasure.org", "code": "/min"}}),
+        json!({"resourceType": "Observation", "id": "bw", "status": "amended",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+               "subject": {"reference": "Patient/kari"}, "effectivePeriod": {"start": "2023-01-01", "end": "2023-06-30"},
+               "valueQuantity": {"value": 64.0, "system": "http://unitsofmeasure.org", "code": "kg"}}),
+        json!({"resourceType": "Observation", "id": "note", "status": "preliminary", "code": {"text": "Notat"},
+               "subject": {"reference": "Patient/per"}}),
+    ]
+}
+
+/// (query, expected ids) — each written from the specification's description.
+const CASES: &[(&str, &[&str])] = &[
+    // string: case- and accent-insensitive prefix; :exact; :contains
+    ("Patient?family=odeg", &["kari", "ola"]),
+    ("Patient?family=ØDEG", &["kari", "ola"]),
+    ("Patient?family:exact=Ødegård", &["kari"]),
+    ("Patient?family:exact=ødegård", &[]),
+    ("Patient?family:contains=gaar", &["ola"]),
+    ("Patient?name=nils", &["ola"]),
+    ("Patient?address-city=tromso", &["ola"]),
+    // token: code, system|code, |code, system|, :not, :text, booleans
+    ("Patient?gender=male", &["ola", "per"]),
+    ("Patient?gender=male,female", &["kari", "ola", "per"]),
+    ("Patient?gender:not=male", &["kari"]),
+    ("Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.1|17058012345", &["kari"]),
+    ("Patient?identifier=urn:oid:2.16.578.1.12.4.1.4.2|", &["ola"]),
+    ("Patient?identifier=|17058012345", &[]),
+    ("Patient?identifier=17058012345", &["kari"]),
+    ("Patient?active=true", &["kari"]),
+    ("Observation?code=http://loinc.org|8867-4", &["hr1", "hr2"]),
+    ("Observation?code:text=puls", &["hr1"]),
+    ("Observation?code:text=notat", &["note"]),
+    ("Observation?status=final,amended&code=8867-4", &["hr1", "hr2"]),
+    // date: precision-aware ranges and every prefix
+    ("Patient?birthdate=1980", &["kari"]),
+    ("Patient?birthdate=1980-05", &["kari"]),
+    ("Patient?birthdate=1980-05-17", &["kari"]),
+    ("Patient?birthdate=1975-06-01", &[]),
+    ("Patient?birthdate=lt1980", &["ola"]),
+    ("Patient?birthdate=ge1976", &["kari"]),
+    ("Patient?birthdate=le1975-12-31", &["ola"]),
+    ("Patient?birthdate=ne1980", &["ola"]),
+    ("Patient?birthdate=sa1975", &["kari"]),
+    ("Patient?birthdate=eb1980", &["ola"]),
+    ("Patient?birthdate=ap1975-06", &["ola"]),
+    // timezone: 23:30 at -02:00 is 01:30Z on the 3rd
+    ("Observation?date=2024-03-03", &["hr2"]),
+    ("Observation?date=2024-03-02", &[]),
+    ("Observation?date=2023-03", &[]),
+    ("Observation?date=ge2023-03-01&date=le2023-04-01", &["bw"]),
+    ("Observation?date=gt2024-03-01T10:00:00Z", &["hr2"]),
+    ("Patient?death-date=2020-02-01T09:00:00Z", &["per"]),
+    // quantity and number: prefixes and implicit precision
+    ("Observation?value-quantity=72", &["hr1"]),
+    ("Observation?value-quantity=gt100|http://unitsofmeasure.org|/min", &["hr2"]),
+    ("Observation?value-quantity=le72|http://unitsofmeasure.org|/min", &["hr1"]),
+    ("Observation?value-quantity=64|http://unitsofmeasure.org|kg", &["bw"]),
+    ("Observation?value-quantity=101", &[]),
+    ("Observation?value-quantity=1e2", &["hr2"]),
+    // reference: Type/id, bare id, :Type, absolute URL of ours is not required here
+    ("Observation?subject=Patient/kari", &["bw", "hr1"]),
+    ("Observation?patient=kari", &["bw", "hr1"]),
+    ("Observation?subject:Patient=ola", &["hr2"]),
+    ("Patient?general-practitioner=Practitioner/gp", &["kari"]),
+    // :missing on every type
+    ("Patient?birthdate:missing=true", &["per"]),
+    ("Patient?birthdate:missing=false", &["kari", "ola"]),
+    ("Patient?general-practitioner:missing=false", &["kari"]),
+    ("Observation?value-quantity:missing=true", &["note"]),
+    // chains and reverse chains
+    ("Observation?subject:Patient.gender=female", &["bw", "hr1"]),
+    ("Observation?patient.organization.name=bergen", &["bw", "hr1"]),
+    ("Patient?_has:Observation:patient:code=29463-7", &["kari"]),
+    ("Patient?_has:Observation:subject:status=preliminary", &["per"]),
+    // _id and _lastUpdated
+    ("Patient?_id=kari,per", &["kari", "per"]),
+    ("Patient?_lastUpdated=gt2000-01-01", &["kari", "ola", "per"]),
+    ("Patient?_lastUpdated=lt2000-01-01", &[]),
+];
+
+async fn search_semantics(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    load(&s, &population()).await;
+    let mut failures = Vec::new();
+    for (query, expected) in CASES {
+        let got = ids(&s, query).await;
+        if got != *expected {
+            failures.push(format!("{query}: got {got:?}, want {expected:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+    println!("{backend:?}: {} search cases pass", CASES.len());
+
+    // Unknown parameters: a warning, or 400 under strict handling.
+    let lenient = s.get("Patient?shoe-size=42").await.json();
+    assert_eq!(lenient["total"], 3);
+    let outcome =
+        lenient["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").unwrap();
+    assert_eq!(outcome["resource"]["issue"][0]["severity"], "warning");
+    let strict = s.send("GET", "Patient?shoe-size=42", None, &[("prefer", "handling=strict")]).await;
+    assert_eq!(strict.status, 400);
+    assert_eq!(s.get("Patient?birthdate=nonsense").await.status, 400);
+    // POST _search reads form parameters like GET.
+    let post = s
+        .client
+        .post(s.url("Patient/_search"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("gender=female")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    let post: Value = post.json().await.unwrap();
+    assert_eq!(post["total"], 1);
+    s.stop().await;
+}
+
+async fn includes_chains_sorting_and_paging(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    load(&s, &population()).await;
+    let bundle = s.get("Observation?code=8867-4&_include=Observation:subject").await.json();
+    let modes: Vec<(String, String)> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["search"]["mode"].as_str().unwrap().to_owned(),
+                e["resource"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(modes.iter().filter(|(m, _)| m == "include").count(), 2, "{modes:?}");
+    assert_eq!(bundle["total"], 2, "included resources do not count");
+
+    let iterate = s
+        .get("Observation?_id=hr1&_include=Observation:subject&_include:iterate=Patient:organization")
+        .await
+        .json();
+    let included: Vec<&str> =
+        iterate["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    assert!(included.contains(&"legekontor"), "{included:?}");
+
+    let rev = s.get("Patient?_id=kari&_revinclude=Observation:subject").await.json();
+    assert_eq!(rev["entry"].as_array().unwrap().len(), 3);
+
+    assert_eq!(ids(&s, "Patient?_sort=birthdate").await, ["ola", "kari", "per"].map(String::from));
+    assert_eq!(ids(&s, "Patient?_sort=-birthdate").await[0], "kari");
+    assert_eq!(ids(&s, "Observation?_sort=-date,status").await[0], "hr2");
+
+    // Paging: next links walk every match once.
+    let mut seen = Vec::new();
+    let mut url = "Observation?_count=2&_sort=status".to_owned();
+    loop {
+        let page = s.get(&url).await.json();
+        assert_eq!(page["total"], 4);
+        seen.extend(
+            page["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned()),
+        );
+        match page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
+            Some(next) => url = next["url"].as_str().unwrap().split("/fhir/").nth(1).unwrap().to_owned(),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["bw", "hr1", "hr2", "note"]);
+
+    let count_only = s.get("Observation?_summary=count").await.json();
+    assert_eq!(count_only["total"], 4);
+    assert!(count_only.get("entry").is_none());
+    assert!(s.get("Observation?_total=none").await.json().get("total").is_none());
+    s.stop().await;
+}
