@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use futures::StreamExt;
+use helse_store::IndexValue;
 use serde_json::Value;
 
 use helse_test_support::{Backend, TestServer, on_both_stores};
@@ -124,5 +125,93 @@ async fn official_examples_round_trip(backend: Backend) {
     println!("{report}{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the independent parser rejected what we returned");
     assert!(report.contains(&format!("of {stored} files")), "parser saw a different number of files");
+
+    search_finds_every_indexed_example(&s, &files, &refused, backend).await;
     s.stop().await;
+}
+
+/// A search value that must match `value` (the first indexed value of a parameter).
+fn query_value(value: &IndexValue) -> Option<String> {
+    let escape =
+        |s: &str| s.replace('\\', "\\\\").replace(',', "\\,").replace('|', "\\|").replace('$', "\\$");
+    Some(match value {
+        IndexValue::Token { system, code, .. } if !code.is_empty() => match system {
+            Some(sys) => format!("{}|{}", escape(sys), escape(code)),
+            None => escape(code),
+        },
+        IndexValue::Token { .. } => return None,
+        IndexValue::String { exact, .. } => escape(exact),
+        IndexValue::Date { start, end } => {
+            if *start != i64::MIN {
+                format!("ge{}", helse_fhir_r4::Instant::from_millis(*start))
+            } else {
+                format!("le{}", helse_fhir_r4::Instant::from_millis(end - 1))
+            }
+        }
+        IndexValue::Reference { target_type: Some(t), target_id: Some(i), .. } => format!("{t}/{i}"),
+        IndexValue::Reference { url: Some(u), .. } => escape(u),
+        IndexValue::Reference { .. } => return None,
+        IndexValue::Number(n) => format!("{n}"),
+        IndexValue::Quantity { value, .. } => format!("{value}"),
+        IndexValue::Uri(u) => escape(u),
+    })
+}
+
+/// For every search parameter that has a value in some stored official example, searching by
+/// that value (narrowed by `_id`) finds the example.
+async fn search_finds_every_indexed_example(
+    s: &TestServer,
+    files: &[PathBuf],
+    refused: &BTreeMap<&str, &str>,
+    backend: Backend,
+) {
+    let mut probes: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if refused.contains_key(name) {
+            continue;
+        }
+        let resource: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let ty = resource["resourceType"].as_str().unwrap().to_owned();
+        let id = resource["id"].as_str().unwrap().to_owned();
+        for entry in helse_search::index_entries(&resource) {
+            let key = (ty.clone(), entry.param.clone());
+            if probes.contains_key(&key) {
+                continue;
+            }
+            if let Some(v) = query_value(&entry.value) {
+                probes.insert(key, (id.clone(), v));
+            }
+        }
+    }
+    let results: Vec<Option<String>> = futures::stream::iter(probes.iter())
+        .map(|((ty, param), (id, value))| async move {
+            let mut url = reqwest::Url::parse(&s.url(ty)).unwrap();
+            url.query_pairs_mut().append_pair(param, value).append_pair("_id", id).append_pair("_count", "1");
+            let r = s.client.get(url).header("prefer", "handling=strict").send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or_default();
+            (status == 200 && body["total"] == 1).then_some(()).map_or_else(
+                || Some(format!("{ty}?{param}={value} (&_id={id}): {status} total={}", body["total"])),
+                |_| None,
+            )
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let failures: Vec<String> = results.into_iter().flatten().collect();
+    let total = helse_search::search_parameters().total;
+    println!(
+        "{backend:?}: {} of {} search parameters with a value in an official example find it ({} parameters in R4, \
+         composite and special ones not indexed yet)",
+        probes.len() - failures.len(),
+        probes.len(),
+        total
+    );
+    assert!(
+        failures.is_empty(),
+        "{} searches missed their example:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
