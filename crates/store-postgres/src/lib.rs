@@ -11,8 +11,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
     HistoryPage, HistoryQuery, IndexTable, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
-    StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_insert_sql,
-    index_row, order_by, redact_url, search_filter, write_index,
+    StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_inserts,
+    order_by, redact_url, search_filter, write_index,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -36,12 +36,13 @@ const MIGRATION_1: &str = "CREATE TABLE resource_versions (
      CREATE INDEX resource_versions_by_type ON resource_versions (resource_type, seq);
      CREATE INDEX resource_versions_by_time ON resource_versions (last_updated);
      CREATE TABLE resources (
+        rid BIGSERIAL PRIMARY KEY,
         resource_type TEXT NOT NULL,
         id TEXT NOT NULL,
         version_id BIGINT NOT NULL,
         seq BIGINT NOT NULL,
         deleted BOOLEAN NOT NULL,
-        PRIMARY KEY (resource_type, id)
+        UNIQUE (resource_type, id)
      );
      CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);";
 
@@ -155,32 +156,37 @@ impl PostgresStore {
             .await
             .map_err(fail)?
             .get(0);
-        tx.execute(
-            "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
-               seq = excluded.seq, deleted = excluded.deleted",
-            &[&ty.as_str(), &id.as_str(), &(version_id as i64), &seq, &body.is_none()],
-        )
-        .await
-        .map_err(fail)?;
+        let rid: i64 = tx
+            .query_one(
+                "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
+                   seq = excluded.seq, deleted = excluded.deleted
+                 RETURNING rid",
+                &[&ty.as_str(), &id.as_str(), &(version_id as i64), &seq, &body.is_none()],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
         // Only the current version is indexed: replace the resource's rows.
         if current.is_some() {
             for table in IndexTable::ALL {
-                let sql = format!("DELETE FROM {} WHERE resource_type = $1 AND id = $2", table.name());
-                tx.execute(&sql, &[&ty.as_str(), &id.as_str()]).await.map_err(fail)?;
+                let sql = format!("DELETE FROM {} WHERE rid = $1", table.name());
+                tx.execute(&sql, &[&rid]).await.map_err(fail)?;
             }
         }
-        for entry in write_index(write) {
-            let (table, values) = index_row(&entry.value);
-            let mut args: Vec<Box<dyn ToSql + Sync + Send>> =
-                vec![Box::new(ty.as_str()), Box::new(id.as_str().to_owned()), Box::new(entry.param.clone())];
-            args.extend(values.into_iter().map(pg_arg));
+        // One multi-row INSERT per index table, sent together (pipelined on the connection).
+        let inserts: Vec<(String, Vec<Box<dyn ToSql + Sync + Send>>)> =
+            index_inserts(ty.as_str(), rid, write_index(write))
+                .into_iter()
+                .map(|(sql, args)| (number_placeholders(&sql), args.into_iter().map(pg_arg).collect()))
+                .collect();
+        let pending = inserts.iter().map(|(sql, args)| {
             let refs: Vec<&(dyn ToSql + Sync)> =
                 args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
-            let stmt =
-                tx.prepare_cached(&number_placeholders(&index_insert_sql(table))).await.map_err(fail)?;
-            tx.execute(&stmt, &refs).await.map_err(fail)?;
-        }
+            let tx = &tx;
+            async move { tx.execute(sql.as_str(), &refs).await }
+        });
+        futures::future::try_join_all(pending).await.map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
         Ok(match (method, current) {
@@ -354,9 +360,9 @@ impl ResourceStore for PostgresStore {
         let client = self.pool.get().await.map_err(backend)?;
         let rows = client
             .query(
-                "SELECT param, target_type, target_id FROM search_reference
-                 WHERE resource_type = $1 AND id = ANY($2) AND target_type IS NOT NULL
-                   AND target_id IS NOT NULL AND ($3::text IS NULL OR param = $3)",
+                "SELECT x.param, x.target_type, x.target_id FROM search_reference x JOIN resources r ON r.rid = x.rid
+                 WHERE r.resource_type = $1 AND r.id = ANY($2) AND x.target_type IS NOT NULL
+                   AND x.target_id IS NOT NULL AND ($3::text IS NULL OR x.param = $3)",
                 &[&resource_type.as_str(), &ids, &param],
             )
             .await

@@ -234,11 +234,11 @@ impl ResourceStore for SqliteStore {
         let mut args: Vec<rusqlite::types::Value> = vec![resource_type.as_str().to_owned().into()];
         args.extend(ids.iter().map(|i| i.as_str().to_owned().into()));
         let mut sql = format!(
-            "SELECT param, target_type, target_id FROM search_reference
-             WHERE resource_type = ? AND id IN ({marks}) AND target_type IS NOT NULL AND target_id IS NOT NULL"
+            "SELECT x.param, x.target_type, x.target_id FROM search_reference x JOIN resources r ON r.rid = x.rid
+             WHERE r.resource_type = ? AND r.id IN ({marks}) AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL"
         );
         if let Some(p) = param {
-            sql.push_str(" AND param = ?");
+            sql.push_str(" AND x.param = ?");
             args.push(p.to_owned().into());
         }
         self.with_reader(|c| {

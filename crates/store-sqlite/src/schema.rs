@@ -15,6 +15,8 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
         },
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // A 64 MiB page cache keeps the index B-trees' hot pages in memory between commits.
+    conn.pragma_update(None, "cache_size", -65536)?;
     Ok(())
 }
 
@@ -39,13 +41,14 @@ const MIGRATION_1: &str =
      CREATE INDEX resource_versions_by_type ON resource_versions (resource_type, seq);
      CREATE INDEX resource_versions_by_time ON resource_versions (last_updated);
      CREATE TABLE resources (
+        rid INTEGER PRIMARY KEY,
         resource_type TEXT NOT NULL,
         id TEXT NOT NULL,
         version_id INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         deleted INTEGER NOT NULL,
-        PRIMARY KEY (resource_type, id)
-     ) WITHOUT ROWID;
+        UNIQUE (resource_type, id)
+     );
      CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);";
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
     IndexEntry, IndexTable, Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome,
-    check_precondition, index_insert_sql, index_row,
+    check_precondition, index_inserts,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -28,6 +28,8 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Self {
+        // Multi-row index inserts vary in shape; keep their statements prepared.
+        conn.set_prepared_statement_cache_capacity(256);
         Writer { conn, last_stamp: 0 }
     }
 
@@ -101,16 +103,16 @@ impl Writer {
                 if self.current(*resource_type, id)?.is_some() {
                     return Err(StoreError::Backend(format!("id {id} already exists")));
                 }
-                let v = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
-                self.write_index(*resource_type, id, index, false)?;
+                let (v, rid) = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
+                self.write_index(*resource_type, rid, index, false)?;
                 Ok(WriteOutcome::Created(v))
             }
             Write::Update { resource_type, id, resource, method, if_match, index } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;
                 let next = current.map_or(1, |(v, _)| v + 1);
-                let v = self.insert(*resource_type, id, next, *method, Some(resource.clone()))?;
-                self.write_index(*resource_type, id, index, current.is_some())?;
+                let (v, rid) = self.insert(*resource_type, id, next, *method, Some(resource.clone()))?;
+                self.write_index(*resource_type, rid, index, current.is_some())?;
                 let created = current.is_none_or(|(_, deleted)| deleted);
                 Ok(if created { WriteOutcome::Created(v) } else { WriteOutcome::Updated(v) })
             }
@@ -119,8 +121,8 @@ impl Writer {
                 check_precondition(*if_match, current)?;
                 match current {
                     Some((v, false)) => {
-                        let deleted = self.insert(*resource_type, id, v + 1, Method::Delete, None)?;
-                        self.write_index(*resource_type, id, &[], true)?;
+                        let (deleted, rid) = self.insert(*resource_type, id, v + 1, Method::Delete, None)?;
+                        self.write_index(*resource_type, rid, &[], true)?;
                         Ok(WriteOutcome::Deleted(deleted))
                     }
                     _ => Ok(WriteOutcome::NothingToDelete),
@@ -133,32 +135,24 @@ impl Writer {
     fn write_index(
         &mut self,
         ty: ResourceType,
-        id: &ResourceId,
+        rid: i64,
         index: &[IndexEntry],
         existed: bool,
     ) -> StoreResult<()> {
         if existed {
             for table in IndexTable::ALL {
                 self.conn
-                    .prepare_cached(&format!(
-                        "DELETE FROM {} WHERE resource_type = ?1 AND id = ?2",
-                        table.name()
-                    ))
-                    .and_then(|mut s| s.execute(params![ty.as_str(), id.as_str()]))
+                    .prepare_cached(&format!("DELETE FROM {} WHERE rid = ?1", table.name()))
+                    .and_then(|mut s| s.execute(params![rid]))
                     .map_err(backend)?;
             }
         }
-        for entry in index {
-            let (table, values) = index_row(&entry.value);
-            let mut args: Vec<rusqlite::types::Value> = vec![
-                ty.as_str().to_owned().into(),
-                id.as_str().to_owned().into(),
-                entry.param.clone().into(),
-            ];
-            args.extend(values.into_iter().map(crate::sql_value));
+        for (sql, args) in index_inserts(ty.as_str(), rid, index) {
             self.conn
-                .prepare_cached(&index_insert_sql(table))
-                .and_then(|mut s| s.execute(rusqlite::params_from_iter(args)))
+                .prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.execute(rusqlite::params_from_iter(args.into_iter().map(crate::sql_value)))
+                })
                 .map_err(backend)?;
         }
         Ok(())
@@ -171,7 +165,7 @@ impl Writer {
         version_id: u64,
         method: Method,
         resource: Option<serde_json::Value>,
-    ) -> StoreResult<StoredVersion> {
+    ) -> StoreResult<(StoredVersion, i64)> {
         let last_updated = self.stamp();
         let body: Option<Arc<str>> = resource.map(|mut r| {
             stamp_meta(&mut r, id.as_str(), version_id, last_updated);
@@ -197,16 +191,18 @@ impl Writer {
                 )
             })
             .map_err(backend)?;
-        self.conn
+        let rid: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
-                   seq = excluded.seq, deleted = excluded.deleted",
+                   seq = excluded.seq, deleted = excluded.deleted
+                 RETURNING rid",
             )
             .and_then(|mut s| {
-                s.execute(params![ty.as_str(), id.as_str(), version_id as i64, seq, body.is_none()])
+                s.query_row(params![ty.as_str(), id.as_str(), version_id as i64, seq, body.is_none()], |r| r.get(0))
             })
             .map_err(backend)?;
-        Ok(StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body })
+        Ok((StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body }, rid))
     }
 }

@@ -188,18 +188,40 @@ pub fn index_row(value: &IndexValue) -> (IndexTable, Vec<SqlArg>) {
     (value.table(), row)
 }
 
-/// `INSERT` for one index row (`?` placeholders).
-pub fn index_insert_sql(table: IndexTable) -> String {
-    let columns = table.columns();
-    format!(
-        "INSERT INTO {} (resource_type, id, param, {}) VALUES (?, ?, ?, {})",
-        table.name(),
-        columns.join(", "),
-        vec!["?"; columns.len()].join(", ")
-    )
+/// Rows per multi-row `INSERT`: large terminology resources index thousands of codes, and
+/// SQLite bounds the parameters of one statement.
+const INDEX_ROWS_PER_INSERT: usize = 500;
+
+/// The `INSERT`s that write a resource's index rows: multi-row statements per table (`?`
+/// placeholders), so a write costs a handful of statements, not one per value.
+pub fn index_inserts(resource_type: &str, rid: i64, entries: &[IndexEntry]) -> Vec<(String, Vec<SqlArg>)> {
+    let mut out = Vec::new();
+    for table in IndexTable::ALL {
+        let rows: Vec<&IndexEntry> = entries.iter().filter(|e| e.value.table() == table).collect();
+        let columns = table.columns();
+        let row_marks = format!("(?, ?, ?, {})", vec!["?"; columns.len()].join(", "));
+        for chunk in rows.chunks(INDEX_ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO {} (resource_type, rid, param, {}) VALUES {}",
+                table.name(),
+                columns.join(", "),
+                vec![row_marks.as_str(); chunk.len()].join(", ")
+            );
+            let mut args = Vec::with_capacity(chunk.len() * (3 + columns.len()));
+            for entry in chunk {
+                args.push(SqlArg::Text(resource_type.to_owned()));
+                args.push(SqlArg::Int(rid));
+                args.push(SqlArg::Text(entry.param.clone()));
+                args.extend(index_row(&entry.value).1);
+            }
+            out.push((sql, args));
+        }
+    }
+    out
 }
 
-/// The schema of the index tables (same DDL on both SQL backends).
+/// The schema of the index tables (same DDL on both SQL backends). Rows point at
+/// `resources.rid`, the integer key of a logical resource.
 pub fn index_schema(real: &str) -> String {
     let mut sql = String::new();
     for table in IndexTable::ALL {
@@ -223,9 +245,9 @@ pub fn index_schema(real: &str) -> String {
             _ => "param, value",
         };
         sql.push_str(&format!(
-            "CREATE TABLE {name} (resource_type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, {});
-             CREATE INDEX {name}_lookup ON {name} (resource_type, {lookup});
-             CREATE INDEX {name}_by_resource ON {name} (resource_type, id);\n",
+            "CREATE TABLE {name} (resource_type TEXT NOT NULL, rid BIGINT NOT NULL, param TEXT NOT NULL, {});
+             CREATE INDEX {name}_lookup ON {name} (resource_type, {lookup}, rid);
+             CREATE INDEX {name}_by_resource ON {name} (rid);\n",
             columns.join(", ")
         ));
     }
@@ -325,6 +347,23 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_inserts_chunk_large_resources() {
+        let entries: Vec<IndexEntry> = (0..1200)
+            .map(|i| IndexEntry {
+                param: "code".into(),
+                value: IndexValue::Token { system: None, code: i.to_string(), text: None },
+            })
+            .chain([IndexEntry { param: "date".into(), value: IndexValue::Date { start: 0, end: 1 } }])
+            .collect();
+        let inserts = index_inserts("CodeSystem", 7, &entries);
+        assert_eq!(inserts.len(), 4, "3 token chunks and 1 date insert");
+        for (sql, args) in &inserts {
+            assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
+        }
+        assert_eq!(inserts[0].1.len(), 500 * 6);
+    }
 
     #[test]
     fn locations_parse_and_redact() {

@@ -285,7 +285,7 @@ pub fn search_filter(
     for clause in clauses {
         let mut parts = Vec::new();
         for condition in &clause.0 {
-            let (s, a) = condition_sql(condition, alias, depth);
+            let (s, a) = condition_sql(condition, resource_type, alias, depth);
             parts.push(s);
             args.extend(a);
         }
@@ -296,15 +296,27 @@ pub fn search_filter(
     (sql, args)
 }
 
-/// `EXISTS` over one index table for the parameter bound as the next argument.
-fn exists(table: IndexTable, alias: &str, depth: usize, cond: &str) -> String {
+/// The resources with a row in one index table for the parameter bound as the next argument:
+/// `rid IN (SELECT …)`, an uncorrelated subquery the planner can drive from the index.
+fn exists(table: IndexTable, ty: &str, alias: &str, depth: usize, cond: &str) -> String {
     let x = format!("x{depth}");
     let name = table.name();
     let cond = cond.replace("{x}", &x);
     format!(
-        "EXISTS (SELECT 1 FROM {name} {x} WHERE {x}.resource_type = {alias}.resource_type AND {x}.id = {alias}.id AND {x}.param = ?{})",
+        "{alias}.rid IN (SELECT {x}.rid FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{})",
+        type_literal(ty),
         if cond.is_empty() { String::new() } else { format!(" AND {cond}") }
     )
+}
+
+/// A resource type as an SQL literal. Types are names of letters and digits; anything else
+/// (which parsing rejects before it gets here) becomes a literal that matches nothing.
+fn type_literal(ty: &str) -> String {
+    if !ty.is_empty() && ty.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("'{ty}'")
+    } else {
+        "NULL".into()
+    }
 }
 
 /// The spec's date search relations between a stored `[s, e)` (`{s}`, `{e}` in the SQL) and
@@ -328,7 +340,7 @@ fn range_cond(prefix: Prefix, start: i64, end: i64) -> (&'static str, Vec<SqlArg
     }
 }
 
-fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlArg>) {
+fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String, Vec<SqlArg>) {
     let text = |s: &str| SqlArg::Text(s.to_owned());
     match c {
         Condition::Id(ids) => {
@@ -362,10 +374,10 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                 cond.push("{x}.code = ?".to_owned());
                 args.push(text(code));
             }
-            (exists(IndexTable::Token, alias, depth, &cond.join(" AND ")), args)
+            (exists(IndexTable::Token, ty, alias, depth, &cond.join(" AND ")), args)
         }
         Condition::TokenText { param, text: t } => (
-            exists(IndexTable::Token, alias, depth, "{x}.text LIKE ?"),
+            exists(IndexTable::Token, ty, alias, depth, "{x}.text LIKE ?"),
             vec![text(param), SqlArg::Text(format!("{}%", like_escape(t)))],
         ),
         Condition::String { param, value, mode } => {
@@ -376,20 +388,20 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                     ("{x}.value LIKE ? ESCAPE '\\'", format!("%{}%", like_escape(value)))
                 }
             };
-            (exists(IndexTable::String, alias, depth, cond), vec![text(param), SqlArg::Text(pattern)])
+            (exists(IndexTable::String, ty, alias, depth, cond), vec![text(param), SqlArg::Text(pattern)])
         }
         Condition::Date { param, prefix, start, end } => {
             let (cond, range_args) = range_cond(*prefix, *start, *end);
             let cond = cond.replace("{s}", "{x}.start_ms").replace("{e}", "{x}.end_ms");
             let mut args = vec![text(param)];
             args.extend(range_args);
-            (exists(IndexTable::Date, alias, depth, &cond), args)
+            (exists(IndexTable::Date, ty, alias, depth, &cond), args)
         }
         Condition::Number { param, prefix, low, high } => {
             let (cond, args) = number_cond(*prefix, *low, *high);
             let mut all = vec![text(param)];
             all.extend(args);
-            (exists(IndexTable::Number, alias, depth, &cond), all)
+            (exists(IndexTable::Number, ty, alias, depth, &cond), all)
         }
         Condition::Quantity { param, prefix, low, high, system, code } => {
             let (mut cond, mut args) = number_cond(*prefix, *low, *high);
@@ -403,7 +415,7 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
             }
             let mut all = vec![text(param)];
             all.extend(args);
-            (exists(IndexTable::Quantity, alias, depth, &cond), all)
+            (exists(IndexTable::Quantity, ty, alias, depth, &cond), all)
         }
         Condition::Uri { param, value, mode } => {
             let (cond, arg) = match mode {
@@ -413,7 +425,7 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                 }
                 UriMatch::Above => ("? LIKE ({x}.value || '%')", text(value)),
             };
-            (exists(IndexTable::Uri, alias, depth, cond), vec![text(param), arg])
+            (exists(IndexTable::Uri, ty, alias, depth, cond), vec![text(param), arg])
         }
         Condition::Reference { param, target_type, target_id, url } => {
             let mut cond = Vec::new();
@@ -430,7 +442,7 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
                 cond.push("{x}.url = ?");
                 args.push(text(u));
             }
-            (exists(IndexTable::Reference, alias, depth, &cond.join(" AND ")), args)
+            (exists(IndexTable::Reference, ty, alias, depth, &cond.join(" AND ")), args)
         }
         Condition::Chain { param, target_type, inner } => {
             let inner_alias = format!("r{}", depth + 1);
@@ -440,37 +452,39 @@ fn condition_sql(c: &Condition, alias: &str, depth: usize) -> (String, Vec<SqlAr
             );
             let mut args = vec![text(param), text(target_type)];
             args.extend(inner_args);
-            (exists(IndexTable::Reference, alias, depth, &cond), args)
+            (exists(IndexTable::Reference, ty, alias, depth, &cond), args)
         }
         Condition::Has { source_type, param, inner } => {
             let inner_alias = format!("r{}", depth + 1);
             let x = format!("h{depth}");
             let (inner_sql, inner_args) = search_filter(source_type, inner, &inner_alias, depth + 1);
             let sql = format!(
-                "EXISTS (SELECT 1 FROM search_reference {x} JOIN resources {inner_alias} ON {inner_alias}.resource_type = {x}.resource_type AND {inner_alias}.id = {x}.id \
-                 WHERE {x}.param = ? AND {x}.target_type = {alias}.resource_type AND {x}.target_id = {alias}.id AND {inner_sql})"
+                "{alias}.id IN (SELECT {x}.target_id FROM search_reference {x} JOIN resources {inner_alias} ON {inner_alias}.rid = {x}.rid \
+                 WHERE {x}.resource_type = {} AND {x}.param = ? AND {x}.target_type = {} AND {inner_sql})",
+                type_literal(source_type),
+                type_literal(ty)
             );
             let mut args = vec![text(param)];
             args.extend(inner_args);
             (sql, args)
         }
         Condition::Missing { param, table, missing } => {
-            let e = exists(*table, alias, depth, "");
-            (if *missing { format!("NOT {e}") } else { e }, vec![text(param)])
+            let e = exists(*table, ty, alias, depth, "");
+            (if *missing { format!("NOT ({e})") } else { e }, vec![text(param)])
         }
         Condition::AnyOf(conditions) => {
             let mut parts = Vec::new();
             let mut args = Vec::new();
             for c in conditions {
-                let (s, a) = condition_sql(c, alias, depth);
+                let (s, a) = condition_sql(c, ty, alias, depth);
                 parts.push(s);
                 args.extend(a);
             }
             (format!("({})", parts.join(" OR ")), args)
         }
         Condition::Not(inner) => {
-            let (s, a) = condition_sql(inner, alias, depth);
-            (format!("NOT {s}"), a)
+            let (s, a) = condition_sql(inner, ty, alias, depth);
+            (format!("NOT ({s})"), a)
         }
     }
 }
@@ -505,7 +519,7 @@ pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
         };
         let dir = if key.descending { "DESC" } else { "ASC" };
         let value = format!(
-            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.resource_type = {alias}.resource_type AND s.id = {alias}.id AND s.param = ?)",
+            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.rid = {alias}.rid AND s.param = ?)",
             key.table.name()
         );
         // Resources without a value sort last either way (the backends disagree on NULLs).
@@ -542,7 +556,7 @@ mod tests {
         }])];
         let (sql, args) = search_filter("Observation", &q, "r0", 0);
         assert!(sql.contains("FROM resources r1 WHERE r1.resource_type = ?"), "{sql}");
-        assert!(sql.contains("FROM search_string x1"), "{sql}");
+        assert!(sql.contains("FROM search_string x1 WHERE x1.resource_type = 'Patient'"), "{sql}");
         assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
     }
 }
