@@ -215,10 +215,15 @@ fn type_op<'a>(op: &str, base: Vec<Item<'a>>, ty: &str) -> Vec<Item<'a>> {
     }
 }
 
+/// FHIRPath `=` on values: numbers by value (`1.0 = 1.00`), structures element by element.
 fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             x.to_string().parse::<f64>().ok() == y.to_string().parse::<f64>().ok()
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equal(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
         }
         _ => a == b,
     }
@@ -245,10 +250,11 @@ fn binary<'a>(
     let left = eval(ctx, l, focus, this);
     let right = eval(ctx, r, focus, this);
     match op {
+        // Union removes every duplicate of the merged collection, judged by `=`.
         "|" => {
-            let mut out = left;
-            for item in right {
-                if !out.iter().any(|o| o.value == item.value && o.ty == item.ty) {
+            let mut out: Vec<Item<'a>> = Vec::with_capacity(left.len() + right.len());
+            for item in left.into_iter().chain(right) {
+                if !out.iter().any(|o| equal(&o.value, &item.value)) {
                     out.push(item);
                 }
             }
