@@ -112,3 +112,55 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn load(argv: &[&str], file: Option<&str>) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv: Vec<String> =
+            std::iter::once("helse".to_owned()).chain(argv.iter().map(|s| s.to_string())).collect();
+        if let Some(text) = file {
+            let path = dir.path().join("helse.toml");
+            std::fs::write(&path, text).unwrap();
+            argv.push("--config".into());
+            argv.push(path.display().to_string());
+        }
+        Settings::load(&Cli::parse_from(argv).args).unwrap()
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let d = load(&[], None);
+        assert_eq!(d.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(d.server.store, StoreLocation::Sqlite("./helse-data/helse.db".into()));
+        let f =
+            load(&[], Some("listen = \"127.0.0.1:9000\"\nmax_page_size = 20\nstore = \"sqlite:/tmp/x.db\""));
+        assert_eq!(f.server.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(f.server.limits.max_page_size, 20);
+        let both = load(&["--listen", "127.0.0.1:9100"], Some("listen = \"127.0.0.1:9000\""));
+        assert_eq!(both.server.listen.to_string(), "127.0.0.1:9100", "flags win over the file");
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("helse.toml");
+        std::fs::write(&path, "colour = \"blue\"").unwrap();
+        let args = Cli::parse_from(["helse", "--config", path.to_str().unwrap()]).args;
+        assert!(Settings::load(&args).is_err(), "unknown keys are refused");
+        let args = Cli::parse_from(["helse", "--store", "mysql://x"]).args;
+        assert!(Settings::load(&args).is_err());
+        let args = Cli::parse_from(["helse", "--sqlite-sync", "sometimes"]).args;
+        assert!(Settings::load(&args).is_err());
+    }
+}

@@ -2,47 +2,20 @@
 //! store: every acknowledged write is there, and no version is half-written.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use helse_test_support::{Backend, FreshStore, on_both_stores};
+use helse_test_support::{Backend, FreshStore, free_port, on_both_stores, spawn_helse};
 use serde_json::{Value, json};
 
 on_both_stores!(acknowledged_writes_survive_sigkill);
 
 const WRITERS: usize = 16;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start(store: &str, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_helse"))
-        .args(["serve", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("helse starts");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await
-            && r.status() == 200
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    panic!("helse did not become ready");
-}
-
 async fn acknowledged_writes_survive_sigkill(backend: Backend) {
     let store = FreshStore::new(backend).await;
     let port = free_port();
-    let mut server = start(&store.location, port).await;
+    let mut server = spawn_helse(env!("CARGO_BIN_EXE_helse"), &store.location, port).await;
     let base = format!("http://127.0.0.1:{port}/fhir");
 
     // id -> highest version the server acknowledged.
@@ -86,7 +59,7 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > WRITERS, "the writers barely wrote ({} resources)", acked.len());
 
-    let mut server = start(&store.location, port).await;
+    let mut server = spawn_helse(env!("CARGO_BIN_EXE_helse"), &store.location, port).await;
     let client = reqwest::Client::new();
     for (id, version) in &acked {
         let r = client.get(format!("{base}/Patient/{id}")).send().await.unwrap();

@@ -197,3 +197,32 @@ impl Reply {
         v["issue"][0]["code"].as_str().unwrap_or_default().to_owned()
     }
 }
+
+/// A free loopback port (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the `helse` binary (`bin`, from `env!("CARGO_BIN_EXE_helse")`) serving `store` on
+/// `port`, and waits until it is ready.
+pub async fn spawn_helse(bin: &str, store: &str, port: u16) -> std::process::Child {
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("helse starts");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await
+            && r.status() == 200
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("helse did not become ready");
+}
