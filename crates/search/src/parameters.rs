@@ -67,12 +67,15 @@ pub struct SearchParameters {
     /// Resource type → code → parameter. `Resource`/`DomainResource` parameters are copied
     /// into every type.
     by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>>,
+    /// Compartment type -> member resource type -> the parameters linking a member to it.
+    compartments: HashMap<String, HashMap<String, Vec<String>>>,
     pub total: usize,
 }
 
 #[derive(Deserialize)]
 struct File {
     parameters: Vec<Raw>,
+    compartments: HashMap<String, HashMap<String, Vec<String>>>,
 }
 
 impl SearchParameters {
@@ -106,11 +109,33 @@ impl SearchParameters {
                 entry.entry(p.code.clone()).or_insert_with(|| p.clone());
             }
         }
-        SearchParameters { by_type, total }
+        SearchParameters { by_type, compartments: file.compartments, total }
     }
 
     pub fn get(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {
         self.by_type.get(resource_type)?.get(code).map(|p| &**p)
+    }
+
+    /// The parameters that put a `resource_type` resource in a `compartment` (e.g. Patient):
+    /// a resource is in `Patient/123`'s compartment when one of them refers to it.
+    pub fn compartment_params(&self, compartment: &str, resource_type: &str) -> Option<&[String]> {
+        self.compartments.get(compartment)?.get(resource_type).map(Vec::as_slice)
+    }
+
+    /// The resource types that can be in a compartment, sorted.
+    pub fn compartment_members(&self, compartment: &str) -> Vec<&str> {
+        let mut types: Vec<&str> = self
+            .compartments
+            .get(compartment)
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect();
+        types.sort_unstable();
+        types
+    }
+
+    pub fn is_compartment(&self, name: &str) -> bool {
+        self.compartments.contains_key(name)
     }
 
     pub fn for_type(&self, resource_type: &str) -> impl Iterator<Item = &SearchParam> {

@@ -10,6 +10,7 @@ use helse_search::{ParamType, search_parameters};
 pub fn capability_statement(base_url: Option<&str>) -> Value {
     let interactions: Vec<Value> =
         InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
+    let everything = json!({"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"});
     let resources: Vec<Value> = definitions()
         .resource_types()
         .iter()
@@ -25,6 +26,10 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
                 .iter()
                 .map(|(code, t)| json!({"name": code, "type": format!("{t:?}").to_lowercase()}))
                 .collect();
+            let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
+            if *ty == "Patient" {
+                operations.push(everything.clone());
+            }
             json!({
                 "type": ty,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{ty}"),
@@ -37,14 +42,19 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "searchParam": search_params,
-                "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+                "operation": operations,
             })
         })
+        .collect();
+    let compartments: Vec<String> = ["patient", "encounter", "relatedPerson", "practitioner", "device"]
+        .iter()
+        .map(|c| format!("http://hl7.org/fhir/CompartmentDefinition/{c}"))
         .collect();
     let mut rest = json!({
         "mode": "server",
         "resource": resources,
         "interaction": [{"code": InteractionKind::HistorySystem.code()}],
+        "compartment": compartments,
     });
     if base_url.is_some() {
         rest["documentation"] = json!("Helse FHIR R4 server");

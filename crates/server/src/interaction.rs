@@ -22,6 +22,14 @@ pub enum Interaction {
     HistoryType(ResourceType),
     HistorySystem,
     Validate(ResourceType, Option<ResourceId>),
+    /// `GET /Patient/123/Observation?…`: search within a compartment.
+    CompartmentSearch {
+        compartment: ResourceType,
+        id: ResourceId,
+        target: ResourceType,
+    },
+    /// `GET /Patient/123/$everything`.
+    Everything(ResourceType, ResourceId),
 }
 
 impl Interaction {
@@ -41,6 +49,8 @@ impl Interaction {
             HistoryType(_) => InteractionKind::HistoryType,
             HistorySystem => InteractionKind::HistorySystem,
             Validate(..) => InteractionKind::Validate,
+            CompartmentSearch { .. } => InteractionKind::SearchType,
+            Everything(..) => InteractionKind::Everything,
         }
     }
 }
@@ -60,11 +70,12 @@ pub enum InteractionKind {
     HistoryType,
     HistorySystem,
     Validate,
+    Everything,
     Other,
 }
 
 impl InteractionKind {
-    pub const ALL: [InteractionKind; 13] = [
+    pub const ALL: [InteractionKind; 14] = [
         InteractionKind::Capabilities,
         InteractionKind::Read,
         InteractionKind::Vread,
@@ -77,6 +88,7 @@ impl InteractionKind {
         InteractionKind::HistoryType,
         InteractionKind::HistorySystem,
         InteractionKind::Validate,
+        InteractionKind::Everything,
         InteractionKind::Other,
     ];
     /// Type-level interactions this server implements, as CapabilityStatement codes.
@@ -105,6 +117,7 @@ impl InteractionKind {
             InteractionKind::HistoryType => "history-type",
             InteractionKind::HistorySystem => "history-system",
             InteractionKind::Validate => "validate",
+            InteractionKind::Everything => "everything",
             InteractionKind::Other => "other",
         }
     }
@@ -182,6 +195,21 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
             if m == "POST" { Ok(Validate(ty, Some(id))) } else { not_allowed() }
         }
+        [ty, id, "$everything"] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            match (m, ty.as_str()) {
+                ("GET", "Patient") => Ok(Everything(ty, id)),
+                ("GET", _) => {
+                    Err(FhirError::NotSupported(format!("$everything is defined for Patient, not {ty}")))
+                }
+                _ => not_allowed(),
+            }
+        }
+        [compartment, id, target] if helse_search::search_parameters().is_compartment(compartment) => {
+            let (compartment, id) = (resource_type(compartment)?, resource_id(id)?);
+            let target = resource_type(target)?;
+            if m == "GET" { Ok(CompartmentSearch { compartment, id, target }) } else { not_allowed() }
+        }
         [ty, id, "_history", vid] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
             let vid =
@@ -216,6 +244,12 @@ mod tests {
         check("GET", "_history", "HistorySystem");
         check("POST", "Patient/$validate", "Validate(\"Patient\", None");
         check("POST", "Patient/_search", "SearchType(\"Patient\"");
+        check("GET", "Patient/1/$everything", "Everything(\"Patient\", \"1\"");
+        check(
+            "GET",
+            "Patient/1/Observation",
+            "CompartmentSearch { compartment: \"Patient\", id: \"1\", target: \"Observation\" }",
+        );
     }
 
     #[test]
@@ -227,5 +261,7 @@ mod tests {
         check("PUT", "Patient", "405");
         check("GET", "Patient/1/_history/x", "400");
         check("GET", "Patient/1/2/3/4/5", "404");
+        check("GET", "Observation/1/$everything", "400");
+        check("GET", "Patient/1/Nonsense", "404");
     }
 }

@@ -185,7 +185,11 @@ async fn dispatch(
                 }
             }
         }
-        Interaction::SearchType(ty) => search::search(&ctx, ty).await?,
+        Interaction::SearchType(ty) => search::search(&ctx, ty, None).await?,
+        Interaction::CompartmentSearch { compartment, id, target } => {
+            search::search(&ctx, target, Some((compartment, &id))).await?
+        }
+        Interaction::Everything(ty, id) => search::everything(&ctx, ty, &id).await?,
         Interaction::HistoryInstance(ty, id) => {
             history::history(&ctx, HistoryScope::Instance(ty, id)).await?
         }

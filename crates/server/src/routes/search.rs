@@ -28,8 +28,35 @@ fn search_error(e: SearchError) -> FhirError {
     }
 }
 
-pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, FhirError> {
-    let parsed = parse_search(ty.as_str(), ctx.query, ctx.strict).map_err(search_error)?;
+/// The clause that keeps `ty` resources in the compartment of `compartment/id`, or `None`
+/// when the type cannot be in that compartment.
+fn compartment_clause(compartment: ResourceType, id: &ResourceId, ty: ResourceType) -> Option<Clause> {
+    let params = helse_search::search_parameters().compartment_params(compartment.as_str(), ty.as_str())?;
+    Some(Clause(
+        params
+            .iter()
+            .map(|p| Condition::Reference {
+                param: p.clone(),
+                target_type: Some(compartment.to_string()),
+                target_id: Some(id.to_string()),
+                url: None,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn search(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    within: Option<(ResourceType, &ResourceId)>,
+) -> Result<FhirResponse, FhirError> {
+    let mut parsed = parse_search(ty.as_str(), ctx.query, ctx.strict).map_err(search_error)?;
+    if let Some((compartment, id)) = within {
+        let clause = compartment_clause(compartment, id, ty).ok_or_else(|| {
+            FhirError::NotSupported(format!("{ty} resources are not in the {compartment} compartment"))
+        })?;
+        parsed.clauses.push(clause);
+    }
     let warnings: Vec<Issue> = parsed
         .ignored
         .iter()
@@ -71,12 +98,20 @@ pub async fn search(ctx: &Ctx<'_>, ty: ResourceType) -> Result<FhirResponse, Fhi
 
     let base_query: Vec<String> =
         ctx.query.iter().filter(|(k, _)| k != "_offset").map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    let path = match within {
+        Some((compartment, id)) => format!("{compartment}/{id}/{ty}"),
+        None => ty.to_string(),
+    };
     let url = |off: usize| {
         let mut q = base_query.clone();
         if off > 0 {
             q.push(format!("_offset={off}"));
         }
-        if q.is_empty() { format!("{}/{ty}", ctx.base) } else { format!("{}/{ty}?{}", ctx.base, q.join("&")) }
+        if q.is_empty() {
+            format!("{}/{path}", ctx.base)
+        } else {
+            format!("{}/{path}?{}", ctx.base, q.join("&"))
+        }
     };
     let mut links = vec![json!({"relation": "self", "url": url(offset)})];
     if has_next {
@@ -107,6 +142,94 @@ fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirErro
         "resource": resource_value(v.body.as_deref().unwrap_or("{}"), ctx.presentation)?,
         "search": {"mode": mode},
     }))
+}
+
+/// Most resources `$everything` returns; a patient with more needs bulk export.
+const MAX_EVERYTHING: usize = 50_000;
+
+/// `Patient/{id}/$everything`: the patient and every resource in its compartment, optionally
+/// narrowed by `_type` and `_since`, paged with `_count`/`_offset`.
+pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirResponse, FhirError> {
+    let patient = match ctx.state.store.read(ty, id).await? {
+        None => return Err(FhirError::NotFound(format!("{ty}/{id}"))),
+        Some(v) if v.is_deleted() => return Err(FhirError::Gone(format!("{ty}/{id}"))),
+        Some(v) => v,
+    };
+    let types: Option<Vec<&str>> = ctx.param("_type").map(|t| t.split(',').map(str::trim).collect());
+    let since = ctx
+        .param("_since")
+        .map(|s| {
+            helse_fhir_r4::parse_date_range(s)
+                .ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not an instant")))
+        })
+        .transpose()?;
+    let mut all: Vec<StoredVersion> = Vec::new();
+    if types.as_ref().is_none_or(|t| t.contains(&ty.as_str())) {
+        all.push(patient);
+    }
+    for member in helse_search::search_parameters().compartment_members(ty.as_str()) {
+        if member == ty.as_str() || types.as_ref().is_some_and(|t| !t.contains(&member)) {
+            continue;
+        }
+        let Ok(member_type) = ResourceType::parse(member) else { continue };
+        let Some(clause) = compartment_clause(ty, id, member_type) else { continue };
+        let mut clauses = vec![clause];
+        if let Some(r) = since {
+            clauses.push(Clause(vec![Condition::LastUpdated {
+                prefix: helse_store::Prefix::Ge,
+                start: r.start,
+                end: r.end,
+            }]));
+        }
+        let q = SearchQuery {
+            resource_type: member.to_owned(),
+            clauses,
+            sort: Vec::new(),
+            count: MAX_EVERYTHING + 1 - all.len(),
+            offset: 0,
+            want_total: false,
+        };
+        all.extend(ctx.state.store.search(&q).await?.0);
+        if all.len() > MAX_EVERYTHING {
+            return Err(FhirError::NotSupported(format!(
+                "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
+            )));
+        }
+    }
+    let total = all.len();
+    let count = page_size(ctx)?;
+    let offset: usize = match ctx.param("_offset") {
+        None => 0,
+        Some(o) => o.parse().map_err(|_| FhirError::BadRequest(format!("_offset '{o}' is not a number")))?,
+    };
+    let entries: Vec<Value> =
+        all.iter().skip(offset).take(count).map(|v| entry(ctx, v, "match")).collect::<Result<_, _>>()?;
+    let base_query: Vec<String> =
+        ctx.query.iter().filter(|(k, _)| k != "_offset").map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    let url = |off: usize| {
+        let mut q = base_query.clone();
+        if off > 0 {
+            q.push(format!("_offset={off}"));
+        }
+        let path = format!("{}/{ty}/{id}/$everything", ctx.base);
+        if q.is_empty() { path } else { format!("{path}?{}", q.join("&")) }
+    };
+    let mut links = vec![json!({"relation": "self", "url": url(offset)})];
+    if offset + count < total {
+        links.push(json!({"relation": "next", "url": url(offset + count)}));
+    }
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": {"lastUpdated": Instant::now().to_string()},
+        "type": "searchset",
+        "total": total,
+        "link": links,
+    });
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }
 
 /// Resources added by `_include` (following references out of the page, `:iterate` also out

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use helse_test_support::{Backend, TestServer, on_both_stores};
 
-on_both_stores!(search_semantics, includes_chains_sorting_and_paging);
+on_both_stores!(search_semantics, includes_chains_sorting_and_paging, compartments_and_everything);
 
 async fn load(s: &TestServer, resources: &[Value]) {
     for r in resources {
@@ -233,5 +233,35 @@ async fn includes_chains_sorting_and_paging(backend: Backend) {
     assert_eq!(count_only["total"], 4);
     assert!(count_only.get("entry").is_none());
     assert!(s.get("Observation?_total=none").await.json().get("total").is_none());
+    s.stop().await;
+}
+
+async fn compartments_and_everything(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    load(&s, &population()).await;
+    // Compartment search uses the official CompartmentDefinition's parameters.
+    assert_eq!(ids(&s, "Patient/kari/Observation").await, ["bw", "hr1"]);
+    assert_eq!(ids(&s, "Patient/kari/Observation?code=8867-4").await, ["hr1"]);
+    assert_eq!(ids(&s, "Patient/per/Observation").await, ["note"]);
+    assert_eq!(ids(&s, "Patient/nobody/Observation").await, Vec::<String>::new());
+    assert_eq!(
+        s.get("Patient/kari/Organization").await.status,
+        400,
+        "Organization is not in the Patient compartment"
+    );
+    assert_eq!(ids(&s, "Practitioner/gp/Patient").await, ["kari"]);
+
+    let all = s.get("Patient/kari/$everything").await.json();
+    let mut got: Vec<&str> =
+        all["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, ["bw", "hr1", "kari"]);
+    assert_eq!(all["total"], 3);
+    let only_obs = s.get("Patient/kari/$everything?_type=Observation").await.json();
+    assert_eq!(only_obs["total"], 2);
+    let paged = s.get("Patient/kari/$everything?_count=2").await.json();
+    assert_eq!(paged["entry"].as_array().unwrap().len(), 2);
+    assert!(paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"));
+    assert_eq!(s.get("Patient/nobody/$everything").await.status, 404);
     s.stop().await;
 }
