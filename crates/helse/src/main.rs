@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod reindex;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ enum Command {
     Serve(config::ServeArgs),
     /// Measure reads, creates and updates per second against a running server.
     Bench(bench::BenchArgs),
+    /// Rebuild every search index from the stored resources (safe beside a running server).
+    Reindex(reindex::ReindexArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,6 +29,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Reindex(args) => runtime.block_on(reindex::run(args)),
     }
 }
 

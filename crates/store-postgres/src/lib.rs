@@ -93,6 +93,36 @@ impl PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
+    /// Replaces a resource's index rows: deletes the old ones (when it existed) and sends one
+    /// multi-row INSERT per table, all pipelined on the connection.
+    async fn replace_index(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        ty: ResourceType,
+        rid: i64,
+        index: &[helse_store::IndexEntry],
+        existed: bool,
+    ) -> Result<(), tokio_postgres::Error> {
+        if existed {
+            for table in IndexTable::ALL {
+                let sql = format!("DELETE FROM {} WHERE rid = $1", table.name());
+                tx.execute(&sql, &[&rid]).await?;
+            }
+        }
+        let inserts: Vec<(String, Vec<Box<dyn ToSql + Sync + Send>>)> =
+            index_inserts(ty.as_str(), rid, index)
+                .into_iter()
+                .map(|(sql, args)| (number_placeholders(&sql), args.into_iter().map(pg_arg).collect()))
+                .collect();
+        let pending = inserts.iter().map(|(sql, args)| {
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+            async move { tx.execute(sql.as_str(), &refs).await }
+        });
+        futures::future::try_join_all(pending).await?;
+        Ok(())
+    }
+
     async fn try_write(&self, write: &Write) -> Result<WriteOutcome, (StoreError, bool)> {
         let fail = |e: tokio_postgres::Error| {
             let retry = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
@@ -104,8 +134,26 @@ impl PostgresStore {
         let (ty, id) = match write {
             Write::Create { resource_type, id, .. }
             | Write::Update { resource_type, id, .. }
-            | Write::Delete { resource_type, id, .. } => (*resource_type, id),
+            | Write::Delete { resource_type, id, .. }
+            | Write::Reindex { resource_type, id, .. } => (*resource_type, id),
         };
+        if let Write::Reindex { version_id, .. } = write {
+            let row = tx
+                .query_opt(
+                    "SELECT rid, version_id, deleted FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE",
+                    &[&ty.as_str(), &id.as_str()],
+                )
+                .await
+                .map_err(fail)?;
+            let Some(row) = row.filter(|r| r.get::<_, i64>(1) as u64 == *version_id && !r.get::<_, bool>(2))
+            else {
+                return Ok(WriteOutcome::Reindexed(false));
+            };
+            let rid: i64 = row.get(0);
+            self.replace_index(&tx, ty, rid, write_index(write), true).await.map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            return Ok(WriteOutcome::Reindexed(true));
+        }
         let current = tx
             .query_opt(
                 "SELECT version_id, deleted FROM resources WHERE resource_type = $1 AND id = $2 FOR UPDATE",
@@ -132,6 +180,7 @@ impl PostgresStore {
                     _ => return Ok(WriteOutcome::NothingToDelete),
                 }
             }
+            Write::Reindex { .. } => unreachable!("handled above"),
         };
         // The clock is read inside the transaction so that, per resource, versions are
         // stamped in commit order (the row lock orders them).
@@ -167,26 +216,7 @@ impl PostgresStore {
             .await
             .map_err(fail)?
             .get(0);
-        // Only the current version is indexed: replace the resource's rows.
-        if current.is_some() {
-            for table in IndexTable::ALL {
-                let sql = format!("DELETE FROM {} WHERE rid = $1", table.name());
-                tx.execute(&sql, &[&rid]).await.map_err(fail)?;
-            }
-        }
-        // One multi-row INSERT per index table, sent together (pipelined on the connection).
-        let inserts: Vec<(String, Vec<Box<dyn ToSql + Sync + Send>>)> =
-            index_inserts(ty.as_str(), rid, write_index(write))
-                .into_iter()
-                .map(|(sql, args)| (number_placeholders(&sql), args.into_iter().map(pg_arg).collect()))
-                .collect();
-        let pending = inserts.iter().map(|(sql, args)| {
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
-            let tx = &tx;
-            async move { tx.execute(sql.as_str(), &refs).await }
-        });
-        futures::future::try_join_all(pending).await.map_err(fail)?;
+        self.replace_index(&tx, ty, rid, write_index(write), current.is_some()).await.map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
         Ok(match (method, current) {
@@ -368,6 +398,30 @@ impl ResourceStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                     WHERE r.rid > $1 AND NOT r.deleted ORDER BY r.rid LIMIT $2"
+                ),
+                &[&after_rid, &(limit as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?))).collect()
+    }
+
+    async fn count_current(&self) -> StoreResult<u64> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_one("SELECT count(*) FROM resources WHERE NOT deleted", &[])
+            .await
+            .map_err(backend)?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn ping(&self) -> StoreResult<()> {

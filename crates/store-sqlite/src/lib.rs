@@ -248,6 +248,24 @@ impl ResourceStore for SqliteStore {
         })
     }
 
+    async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!(
+                "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE r.rid > ?1 AND r.deleted = 0 ORDER BY r.rid LIMIT ?2"
+            ))?
+            .query_map(params![after_rid, limit as i64], |row| Ok((row.get(0)?, version_from_row(row, 1)?)))?
+            .collect()
+        })
+    }
+
+    async fn count_current(&self) -> StoreResult<u64> {
+        self.with_reader(|c| {
+            c.query_row("SELECT count(*) FROM resources WHERE deleted = 0", [], |r| r.get::<_, i64>(0))
+        })
+        .map(|n| n as u64)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with_reader(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }

@@ -116,6 +116,27 @@ impl Writer {
                 let created = current.is_none_or(|(_, deleted)| deleted);
                 Ok(if created { WriteOutcome::Created(v) } else { WriteOutcome::Updated(v) })
             }
+            Write::Reindex { resource_type, id, version_id, index } => {
+                let row: Option<(i64, u64, bool)> = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT rid, version_id, deleted FROM resources WHERE resource_type = ?1 AND id = ?2",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![resource_type.as_str(), id.as_str()], |r| {
+                            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(backend)?;
+                match row {
+                    Some((rid, current, false)) if current == *version_id => {
+                        self.write_index(*resource_type, rid, index, true)?;
+                        Ok(WriteOutcome::Reindexed(true))
+                    }
+                    _ => Ok(WriteOutcome::Reindexed(false)),
+                }
+            }
             Write::Delete { resource_type, id, if_match } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;

@@ -97,6 +97,14 @@ pub enum Write {
         id: ResourceId,
         if_match: Option<u64>,
     },
+    /// Replace the search index rows of `version_id`, if it is still the current version
+    /// (a reindex running beside the server must not overwrite a newer version's rows).
+    Reindex {
+        resource_type: ResourceType,
+        id: ResourceId,
+        version_id: u64,
+        index: Vec<IndexEntry>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +114,15 @@ pub enum WriteOutcome {
     Deleted(StoredVersion),
     /// Delete of something absent or already deleted: nothing changed.
     NothingToDelete,
+    /// Index rows replaced (`true`), or left alone because a newer version exists (`false`).
+    Reindexed(bool),
 }
 
 impl WriteOutcome {
     pub fn version(&self) -> Option<&StoredVersion> {
         match self {
             WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => Some(v),
-            WriteOutcome::NothingToDelete => None,
+            WriteOutcome::NothingToDelete | WriteOutcome::Reindexed(_) => None,
         }
     }
 }
@@ -165,7 +175,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The search-index rows a write carries.
 pub fn write_index(write: &Write) -> &[IndexEntry] {
     match write {
-        Write::Create { index, .. } | Write::Update { index, .. } => index,
+        Write::Create { index, .. } | Write::Update { index, .. } | Write::Reindex { index, .. } => index,
         Write::Delete { .. } => &[],
     }
 }
@@ -292,6 +302,10 @@ pub trait ResourceStore: Send + Sync + 'static {
         ids: &[ResourceId],
         param: Option<&str>,
     ) -> StoreResult<Vec<(String, String, String)>>;
+    /// Current, live resources after `after_rid` in key order, for reindexing; with their keys.
+    async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>>;
+    /// How many live resources there are.
+    async fn count_current(&self) -> StoreResult<u64>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.

@@ -1,0 +1,89 @@
+//! `helse reindex`: rebuilds every search index row from the stored resources, for example
+//! after the search parameter definitions change. It runs beside a live server: each
+//! resource's rows are replaced in their own write, only if the version read is still the
+//! current one, so a concurrent update is never overwritten with stale rows.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use helse_server::{ServerConfig, SqliteDurability};
+use helse_store::{StoreLocation, Write, WriteOutcome};
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Store: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
+    store: String,
+    /// Resources read and rewritten per batch.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+}
+
+pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse()?,
+        base_url: None,
+        store: StoreLocation::parse(&args.store)?,
+        sqlite_durability: SqliteDurability::Full,
+        postgres_pool_size: 8,
+        limits: Default::default(),
+    };
+    let store = helse_server::open_store(&config).await?;
+    let total = store.count_current().await?;
+    let started = Instant::now();
+    let (mut done, mut skipped, mut after) = (0u64, 0u64, 0i64);
+    let mut last_report = Instant::now() - Duration::from_secs(1);
+    loop {
+        let batch = store.scan_current(after, args.batch.max(1)).await?;
+        let Some((last, _)) = batch.last() else { break };
+        after = *last;
+        // Sent together, the writes share commits (SQLite) or connections (PostgreSQL).
+        let writes = batch.into_iter().map(|(_, v)| {
+            let store = store.clone();
+            async move {
+                let resource: serde_json::Value = serde_json::from_str(v.body.as_deref().unwrap_or("{}"))?;
+                let index = helse_search::index_entries(&resource);
+                let write = Write::Reindex {
+                    resource_type: v.resource_type,
+                    id: v.id,
+                    version_id: v.version_id,
+                    index,
+                };
+                anyhow::Ok(store.write(write).await?)
+            }
+        });
+        for outcome in futures::future::try_join_all(writes).await? {
+            match outcome {
+                WriteOutcome::Reindexed(true) => done += 1,
+                _ => skipped += 1,
+            }
+        }
+        if last_report.elapsed() >= Duration::from_millis(500) {
+            report(done + skipped, total, started);
+            last_report = Instant::now();
+        }
+    }
+    report(done + skipped, total, started);
+    eprintln!();
+    println!(
+        "reindexed {done} resources in {:.1} s; {skipped} skipped because a newer version was written meanwhile",
+        started.elapsed().as_secs_f64()
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// One progress line, rewritten in place: count, rate and time left.
+fn report(seen: u64, total: u64, started: Instant) {
+    let rate = seen as f64 / started.elapsed().as_secs_f64().max(0.001);
+    let left = total.saturating_sub(seen) as f64 / rate.max(1.0);
+    let width = 30usize;
+    let filled = if total == 0 { width } else { (seen as usize * width / total as usize).min(width) };
+    eprint!(
+        "\r[{}{}] {seen}/{total} resources, {rate:.0}/s, {left:.0} s left ",
+        "#".repeat(filled),
+        " ".repeat(width - filled)
+    );
+    let _ = std::io::stderr().flush();
+}
