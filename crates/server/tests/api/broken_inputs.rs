@@ -6,7 +6,7 @@ use serde_json::json;
 
 use helse_test_support::{Backend, TestServer, on_both_stores};
 
-on_both_stores!(broken_inputs_are_refused_and_change_nothing);
+on_both_stores!(broken_inputs_are_refused_and_change_nothing, a_stalled_request_times_out);
 
 struct Case {
     name: &'static str,
@@ -356,5 +356,26 @@ async fn broken_inputs_are_refused_and_change_nothing(backend: Backend) {
 
     assert_eq!(s.version_count().await, versions_before, "a refused request wrote a version");
     assert_eq!(s.get("Patient/p1").await.text, before, "a refused request changed the resource");
+    s.stop().await;
+}
+
+/// A client that sends half a body and stalls is cut off after the request time limit with an
+/// OperationOutcome, and nothing is stored.
+async fn a_stalled_request_times_out(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = Limits { request_timeout: std::time::Duration::from_secs(1), ..Limits::default() };
+    let s = TestServer::start_with(backend, limits).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{\"resourceType\"";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("\"code\":\"timeout\""), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(s.version_count().await, 0);
     s.stop().await;
 }
