@@ -39,7 +39,8 @@ pub struct ParsedSearch {
 /// Result-shaping parameters the server handles; everything else selects.
 pub const RESULT_PARAMETERS: &[&str] = &[
     "_count",
-    "_cursor",
+    "_after",
+    "_before",
     "_offset",
     "_total",
     "_summary",

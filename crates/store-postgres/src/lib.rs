@@ -12,7 +12,7 @@ use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
     HistoryPage, HistoryQuery, IndexTable, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
     StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_inserts,
-    order_by, redact_url, search_filter, write_index,
+    redact_url, search_filter, write_index,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -349,22 +349,25 @@ impl ResourceStore for PostgresStore {
         Ok(HistoryPage { versions, next_before_seq: next, total: total as u64 })
     }
 
-    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)> {
+    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<(i64, StoredVersion)>, Option<u64>)> {
         let (filter, args) = search_filter(&q.resource_type, &q.clauses, "r", 0);
-        let (order, order_args) = order_by(&q.sort, "r");
+        let (cursor, order, page_only) = q.page_sql("r");
         let mut page_args: Vec<Box<dyn ToSql + Sync + Send>> = args.iter().cloned().map(pg_arg).collect();
-        page_args.extend(order_args.into_iter().map(pg_arg));
+        page_args.extend(page_only.into_iter().map(pg_arg));
         page_args.push(Box::new(q.count as i64));
         page_args.push(Box::new(q.offset as i64));
         let page_sql = number_placeholders(&format!(
-            "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
-             WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+            "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+             WHERE {filter}{cursor} ORDER BY {order} LIMIT ? OFFSET ?"
         ));
         let client = self.pool.get().await.map_err(backend)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             page_args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
         let rows = client.query(&page_sql, &refs).await.map_err(backend)?;
-        let versions = rows.iter().map(|r| version_from_row(r, 0)).collect::<StoreResult<Vec<_>>>()?;
+        let versions = rows
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
         let total = if q.want_total {
             let count_args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
             let refs: Vec<&(dyn ToSql + Sync)> =

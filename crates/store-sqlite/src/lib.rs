@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
     HistoryPage, HistoryQuery, Method, ResourceStore, SearchQuery, SqlArg, StoreError, StoreResult,
-    StoredVersion, Write, WriteOutcome, history_filter, order_by, search_filter,
+    StoredVersion, Write, WriteOutcome, history_filter, search_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -190,22 +190,24 @@ impl ResourceStore for SqliteStore {
         })
     }
 
-    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)> {
+    async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<(i64, StoredVersion)>, Option<u64>)> {
         let (filter, args) = search_filter(&q.resource_type, &q.clauses, "r", 0);
-        let (order, order_args) = order_by(&q.sort, "r");
+        let (cursor, order, page_only) = q.page_sql("r");
         let args: Vec<rusqlite::types::Value> = args.into_iter().map(sql_value).collect();
         let mut page_args = args.clone();
-        page_args.extend(order_args.into_iter().map(sql_value));
+        page_args.extend(page_only.into_iter().map(sql_value));
         page_args.push((q.count as i64).into());
         page_args.push((q.offset as i64).into());
         let page_sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
-             WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+            "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+             WHERE {filter}{cursor} ORDER BY {order} LIMIT ? OFFSET ?"
         );
         self.with_reader(|c| {
             let rows = c
                 .prepare_cached(&page_sql)?
-                .query_map(rusqlite::params_from_iter(&page_args), |row| version_from_row(row, 0))?
+                .query_map(rusqlite::params_from_iter(&page_args), |row| {
+                    Ok((row.get(0)?, version_from_row(row, 1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let total = if q.want_total {
                 let sql = format!("SELECT count(*) FROM resources r WHERE {filter}");

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use history_sql::{SqlArg, history_filter};
 pub use search::{
-    Clause, Condition, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey, StringMatch,
+    Clause, Condition, Cursor, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey, StringMatch,
     TokenSystem, UriMatch, order_by, search_filter,
 };
 
@@ -292,8 +292,9 @@ pub trait ResourceStore: Send + Sync + 'static {
     ) -> StoreResult<Option<StoredVersion>>;
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome>;
     async fn history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
-    /// Current resources matching a search, in the query's order; the total when asked for.
-    async fn search(&self, query: &SearchQuery) -> StoreResult<(Vec<StoredVersion>, Option<u64>)>;
+    /// Current resources matching a search, in the query's order, with their keys (`rid`, for
+    /// cursors); the total when asked for.
+    async fn search(&self, query: &SearchQuery) -> StoreResult<(Vec<(i64, StoredVersion)>, Option<u64>)>;
     /// Reference index rows `(param, target_type, target_id)` of the given resources, for
     /// `_include`; `param` narrows to one parameter.
     async fn references_from(

@@ -269,8 +269,39 @@ pub struct SearchQuery {
     pub clauses: Vec<Clause>,
     pub sort: Vec<SortKey>,
     pub count: usize,
+    /// Rows to skip, for explicit `_sort` orders.
     pub offset: usize,
+    /// Keyset paging in the default order (by `rid`, which never changes): only resources
+    /// after, or before (returned nearest first), this key. Pages stay put while writes happen.
+    pub cursor: Cursor,
     pub want_total: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cursor {
+    #[default]
+    Start,
+    After(i64),
+    Before(i64),
+}
+
+impl SearchQuery {
+    /// The page's extra condition and order for the cursor (`?` placeholders).
+    pub fn page_sql(&self, alias: &str) -> (String, String, Vec<SqlArg>) {
+        let (order, mut args) = order_by(&self.sort, alias);
+        let (cond, order) = match self.cursor {
+            Cursor::Start => (String::new(), order),
+            Cursor::After(rid) => {
+                args.insert(0, SqlArg::Int(rid));
+                (format!(" AND {alias}.rid > ?"), order)
+            }
+            Cursor::Before(rid) => {
+                args.insert(0, SqlArg::Int(rid));
+                (format!(" AND {alias}.rid < ?"), format!("{alias}.rid DESC"))
+            }
+        };
+        (cond, order, args)
+    }
 }
 
 /// `WHERE` conditions over `resources {alias}` (current, not deleted, of the type).
@@ -506,7 +537,7 @@ fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// `ORDER BY` for the sort keys (then write order, so pages are stable).
+/// `ORDER BY` for the sort keys, then the resource key (creation order, stable).
 pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
     let mut parts = Vec::new();
     let mut args = Vec::new();
@@ -527,7 +558,7 @@ pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
         args.push(SqlArg::Text(key.param.clone()));
         args.push(SqlArg::Text(key.param.clone()));
     }
-    parts.push(format!("{alias}.seq ASC"));
+    parts.push(format!("{alias}.rid ASC"));
     (parts.join(", "), args)
 }
 

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
 use helse_search::{SearchError, parse_search};
-use helse_store::{Clause, Condition, SearchQuery, StoredVersion};
+use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion};
 use serde_json::{Value, json};
 
 use crate::error::FhirError;
@@ -66,10 +66,19 @@ pub async fn search(
         .collect();
     let summary_count = ctx.param("_summary") == Some("count");
     let count = if summary_count { 0 } else { page_size(ctx)? };
-    let offset = match ctx.param("_offset") {
-        None => 0,
-        Some(o) => o.parse().map_err(|_| FhirError::BadRequest(format!("_offset '{o}' is not a number")))?,
+    let number = |name: &str| -> Result<Option<i64>, FhirError> {
+        ctx.param(name)
+            .map(|o| o.parse().map_err(|_| FhirError::BadRequest(format!("{name} '{o}' is not a number"))))
+            .transpose()
     };
+    // The default order pages by key (stable while writes happen); explicit sorts by offset.
+    let keyset = parsed.sort.is_empty();
+    let cursor = match (number("_after")?, number("_before")?) {
+        (Some(a), _) if keyset => Cursor::After(a),
+        (_, Some(b)) if keyset => Cursor::Before(b),
+        _ => Cursor::Start,
+    };
+    let offset = if keyset { 0 } else { number("_offset")?.unwrap_or(0).max(0) as usize };
     let want_total = summary_count || ctx.param("_total") != Some("none");
     let query = SearchQuery {
         resource_type: ty.as_str().to_owned(),
@@ -77,11 +86,23 @@ pub async fn search(
         sort: parsed.sort,
         count: count + 1,
         offset,
+        cursor,
         want_total,
     };
-    let (mut matches, total) = ctx.state.store.search(&query).await?;
-    let has_next = matches.len() > count;
-    matches.truncate(count);
+    let (mut rows, total) = ctx.state.store.search(&query).await?;
+    let more = rows.len() > count;
+    rows.truncate(count);
+    if let Cursor::Before(_) = cursor {
+        rows.reverse();
+    }
+    let first_rid = rows.first().map(|(rid, _)| *rid);
+    let last_rid = rows.last().map(|(rid, _)| *rid);
+    let matches: Vec<StoredVersion> = rows.into_iter().map(|(_, v)| v).collect();
+    let (has_next, has_previous) = match cursor {
+        Cursor::Start => (more, offset > 0),
+        Cursor::After(_) => (more, true),
+        Cursor::Before(_) => (true, more),
+    };
 
     let mut entries: Vec<Value> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -96,29 +117,44 @@ pub async fn search(
         entries.push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
     }
 
-    let base_query: Vec<String> =
-        ctx.query.iter().filter(|(k, _)| k != "_offset").map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    let base_query: Vec<String> = ctx
+        .query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "_offset" | "_after" | "_before"))
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
     let path = match within {
         Some((compartment, id)) => format!("{compartment}/{id}/{ty}"),
         None => ty.to_string(),
     };
-    let url = |off: usize| {
+    let url = |page: Option<String>| {
         let mut q = base_query.clone();
-        if off > 0 {
-            q.push(format!("_offset={off}"));
-        }
+        q.extend(page);
         if q.is_empty() {
             format!("{}/{path}", ctx.base)
         } else {
             format!("{}/{path}?{}", ctx.base, q.join("&"))
         }
     };
-    let mut links = vec![json!({"relation": "self", "url": url(offset)})];
-    if has_next {
-        links.push(json!({"relation": "next", "url": url(offset + count)}));
+    let this_page = match cursor {
+        Cursor::Start => (offset > 0).then(|| format!("_offset={offset}")),
+        Cursor::After(a) => Some(format!("_after={a}")),
+        Cursor::Before(b) => Some(format!("_before={b}")),
+    };
+    let mut links = vec![json!({"relation": "self", "url": url(this_page)})];
+    let (next, previous) = if keyset {
+        (last_rid.map(|r| format!("_after={r}")), first_rid.map(|r| format!("_before={r}")))
+    } else {
+        (
+            Some(format!("_offset={}", offset + count)),
+            (offset > count).then(|| format!("_offset={}", offset - count)),
+        )
+    };
+    if has_next && (next.is_some() || !keyset) {
+        links.push(json!({"relation": "next", "url": url(next)}));
     }
-    if offset > 0 {
-        links.push(json!({"relation": "previous", "url": url(offset.saturating_sub(count))}));
+    if has_previous && (previous.is_some() || !keyset) {
+        links.push(json!({"relation": "previous", "url": url(previous)}));
     }
     let mut bundle = json!({
         "resourceType": "Bundle",
@@ -187,9 +223,10 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
             sort: Vec::new(),
             count: MAX_EVERYTHING + 1 - all.len(),
             offset: 0,
+            cursor: Cursor::Start,
             want_total: false,
         };
-        all.extend(ctx.state.store.search(&q).await?.0);
+        all.extend(ctx.state.store.search(&q).await?.0.into_iter().map(|(_, v)| v));
         if all.len() > MAX_EVERYTHING {
             return Err(FhirError::NotSupported(format!(
                 "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
@@ -295,9 +332,10 @@ async fn included(
                     sort: Vec::new(),
                     count: MAX_REVINCLUDE,
                     offset: 0,
+                    cursor: Cursor::Start,
                     want_total: false,
                 };
-                for v in ctx.state.store.search(&q).await?.0 {
+                for (_, v) in ctx.state.store.search(&q).await?.0 {
                     if seen.insert((v.resource_type.to_string(), v.id.to_string())) {
                         next.push(v);
                     }
@@ -333,7 +371,8 @@ pub async fn resolve_criteria(
         sort: Vec::new(),
         count: 2,
         offset: 0,
+        cursor: Cursor::Start,
         want_total: false,
     };
-    Ok(ctx.state.store.search(&q).await?.0.into_iter().map(|v| v.id).collect())
+    Ok(ctx.state.store.search(&q).await?.0.into_iter().map(|(_, v)| v.id).collect())
 }

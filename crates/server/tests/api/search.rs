@@ -4,7 +4,12 @@ use serde_json::{Value, json};
 
 use helse_test_support::{Backend, TestServer, on_both_stores};
 
-on_both_stores!(search_semantics, includes_chains_sorting_and_paging, compartments_and_everything);
+on_both_stores!(
+    search_semantics,
+    includes_chains_sorting_and_paging,
+    compartments_and_everything,
+    pages_stay_put_while_writes_happen,
+);
 
 async fn load(s: &TestServer, resources: &[Value]) {
     for r in resources {
@@ -263,5 +268,53 @@ async fn compartments_and_everything(backend: Backend) {
     assert_eq!(paged["entry"].as_array().unwrap().len(), 2);
     assert!(paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"));
     assert_eq!(s.get("Patient/nobody/$everything").await.status, 404);
+    s.stop().await;
+}
+
+fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .map(|l| l["url"].as_str().unwrap().split("/fhir/").nth(1).unwrap().to_owned())
+}
+
+fn page_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn pages_stay_put_while_writes_happen(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let basics: Vec<Value> = (0..7)
+        .map(|i| json!({"resourceType": "Basic", "id": format!("b{i}"), "code": {"text": "paging"}}))
+        .collect();
+    load(&s, &basics).await;
+    let mut seen = Vec::new();
+    let mut url = "Basic?code:text=paging&_count=2".to_owned();
+    let mut pages = Vec::new();
+    loop {
+        let page = s.get(&url).await.json();
+        seen.extend(page_ids(&page));
+        pages.push(url.clone());
+        // Between pages: update a resource already seen, create a new one, delete an unseen one.
+        s.put("Basic/b0", &json!({"resourceType": "Basic", "id": "b0", "code": {"text": "paging"}})).await;
+        s.post("Basic", &json!({"resourceType": "Basic", "code": {"text": "other"}})).await;
+        match link(&page, "next") {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["b0", "b1", "b2", "b3", "b4", "b5", "b6"], "every resource once, in creation order");
+    // Walking back from the last page with `previous` gives the pages before it.
+    let last = s.get(&pages[pages.len() - 1]).await.json();
+    let previous = s.get(&link(&last, "previous").unwrap()).await.json();
+    assert_eq!(page_ids(&previous), ["b4", "b5"]);
+    assert!(link(&s.get(&pages[0]).await.json(), "previous").is_none(), "the first page has no previous");
     s.stop().await;
 }
