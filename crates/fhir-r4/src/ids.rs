@@ -60,6 +60,26 @@ impl fmt::Display for ResourceId {
     }
 }
 
+/// The `Type` and `id` a RESTful reference names: `Type/id`, `Type/id/_history/v`, or an
+/// absolute URL ending so. `None` when the last segments are not a known type and an id.
+pub fn reference_target(reference: &str) -> Option<(ResourceType, &str)> {
+    let path = match reference.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => reference,
+    };
+    let segments: Vec<&str> = path.split('/').collect();
+    let n = segments.len();
+    let (ty, id) = if n >= 4 && segments[n - 2] == "_history" {
+        (segments[n - 4], segments[n - 3])
+    } else if n >= 2 {
+        (segments[n - 2], segments[n - 1])
+    } else {
+        return None;
+    };
+    ResourceId::parse(id).ok()?;
+    Some((ResourceType::parse(ty).ok()?, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +98,17 @@ mod tests {
         check_id("has space", false);
         check_id("under_score", false);
         check_id("ø", false);
+    }
+
+    #[test]
+    fn reference_targets() {
+        let check = |r: &str| reference_target(r).map(|(t, i)| format!("{t}/{i}"));
+        assert_eq!(check("Patient/1"), Some("Patient/1".into()));
+        assert_eq!(check("Patient/1/_history/2"), Some("Patient/1".into()));
+        assert_eq!(check("https://fhir.example.no/fhir/Patient/1"), Some("Patient/1".into()));
+        assert_eq!(check("Pasient/1"), None);
+        assert_eq!(check("Patient/"), None);
+        assert_eq!(check("#contained"), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod validation;
 
 pub use datetime::{DateRange, Instant, parse_date_range};
 pub use definitions::{Definitions, ElementDef, Kind, TypeDef, definitions};
-pub use ids::{IdError, ResourceId, ResourceType};
+pub use ids::{IdError, ResourceId, ResourceType, reference_target};
 pub use meta::stamp_meta;
 pub use outcome::{Issue, IssueSeverity, IssueType, operation_outcome};
 pub use subset::{SummaryMode, subset_elements, subset_summary};

@@ -336,23 +336,8 @@ impl Validator {
         {
             return;
         }
-        // Relative `Type/id[/_history/vid]` or absolute `http(s)://base/Type/id`.
-        let path = match reference.split_once("://") {
-            Some((_, rest)) => rest.split_once('/').map(|(_, p)| p).unwrap_or(""),
-            None => reference,
-        };
-        let segments: Vec<&str> = path.split('/').collect();
-        let n = segments.len();
-        let (ty, id) = if n >= 4 && segments[n - 2] == "_history" {
-            (segments[n - 4], segments[n - 3])
-        } else if n >= 2 {
-            (segments[n - 2], segments[n - 1])
-        } else {
-            ("", "")
-        };
-        let known = self.defs.resource_types().binary_search(&ty).is_ok();
         let absolute = reference.contains("://");
-        if !known || crate::ids::ResourceId::parse(id).is_err() {
+        let Some((ty, _)) = crate::ids::reference_target(reference) else {
             if absolute {
                 return; // an external URL need not follow the REST pattern
             }
@@ -362,7 +347,8 @@ impl Validator {
                 format!("'{}' is not a valid reference (expected Type/id)", truncate(reference)),
             );
             return;
-        }
+        };
+        let ty = ty.as_str();
         if let Some(targets) = &element.targets
             && !targets.iter().any(|t| t == ty)
         {

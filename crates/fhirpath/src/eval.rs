@@ -384,17 +384,8 @@ fn resolve<'a>(ctx: &Context<'a>, item: &Item<'a>) -> Option<Item<'a>> {
         let ty = found.get("resourceType")?.as_str()?.to_owned();
         return Some(Item::borrowed(found, ItemType::Named(ty)));
     }
-    let segments: Vec<&str> = reference.split('/').collect();
-    let n = segments.len();
-    let ty = if n >= 4 && segments[n - 2] == "_history" {
-        segments[n - 4]
-    } else if n >= 2 {
-        segments[n - 2]
-    } else {
-        return None;
-    };
-    definitions().get(ty).filter(|d| d.kind == helse_fhir_r4::Kind::Resource)?;
-    Some(Item { value: Cow::Owned(Value::Object(Default::default())), ty: ItemType::Named(ty.to_owned()) })
+    let (ty, _) = helse_fhir_r4::reference_target(reference)?;
+    Some(Item { value: Cow::Owned(Value::Object(Default::default())), ty: ItemType::Named(ty.to_string()) })
 }
 
 #[cfg(test)]

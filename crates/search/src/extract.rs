@@ -157,22 +157,6 @@ fn date_values(ty: &str, v: &Value) -> Option<IndexValue> {
     }
 }
 
-/// `Type/id` from a relative or absolute RESTful reference.
-pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
-    let path = reference.split_once("://").map_or(reference, |(_, rest)| rest);
-    let segments: Vec<&str> = path.split('/').collect();
-    let n = segments.len();
-    let (ty, id) = if n >= 4 && segments[n - 2] == "_history" {
-        (segments[n - 4], segments[n - 3])
-    } else if n >= 2 {
-        (segments[n - 2], segments[n - 1])
-    } else {
-        return None;
-    };
-    helse_fhir_r4::ResourceType::parse(ty).ok()?;
-    Some((ty, id))
-}
-
 fn reference_value(ty: &str, v: &Value) -> Option<IndexValue> {
     let reference = match ty {
         "Reference" => str_of(v, "reference")?,
@@ -182,8 +166,8 @@ fn reference_value(ty: &str, v: &Value) -> Option<IndexValue> {
         return None;
     }
     let absolute = reference.contains(':');
-    let (target_type, target_id) = match split_reference(reference) {
-        Some((t, i)) => (Some(t.to_owned()), Some(i.to_owned())),
+    let (target_type, target_id) = match helse_fhir_r4::reference_target(reference) {
+        Some((t, i)) => (Some(t.to_string()), Some(i.to_owned())),
         None => (None, None),
     };
     Some(IndexValue::Reference { target_type, target_id, url: absolute.then(|| reference.to_owned()) })

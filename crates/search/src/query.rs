@@ -290,10 +290,10 @@ fn reference_condition(
     if v.contains("://") || v.starts_with("urn:") {
         // An absolute URL matches the same URL, or a local reference with its Type/id when
         // the URL is one of ours (base-relative matching is the server's job).
-        return Ok(match crate::extract::split_reference(v) {
+        return Ok(match helse_fhir_r4::reference_target(v) {
             Some((t, i)) if !v.starts_with("urn:") => Condition::Reference {
                 param,
-                target_type: Some(t.to_owned()),
+                target_type: Some(t.to_string()),
                 target_id: Some(i.to_owned()),
                 url: None,
             },

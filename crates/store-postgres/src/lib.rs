@@ -17,35 +17,6 @@ use helse_store::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-/// Each entry moves the schema from version `i` to `i + 1`: 1 versions and current rows, 2 the
-/// search index tables.
-fn migrations() -> Vec<String> {
-    vec![MIGRATION_1.to_owned(), helse_store::index_schema("DOUBLE PRECISION")]
-}
-
-const MIGRATION_1: &str = "CREATE TABLE resource_versions (
-        seq BIGSERIAL PRIMARY KEY,
-        resource_type TEXT NOT NULL,
-        id TEXT NOT NULL,
-        version_id BIGINT NOT NULL,
-        last_updated BIGINT NOT NULL,
-        method TEXT NOT NULL,
-        body TEXT,
-        UNIQUE (resource_type, id, version_id)
-     );
-     CREATE INDEX resource_versions_by_type ON resource_versions (resource_type, seq);
-     CREATE INDEX resource_versions_by_time ON resource_versions (last_updated);
-     CREATE TABLE resources (
-        rid BIGSERIAL PRIMARY KEY,
-        resource_type TEXT NOT NULL,
-        id TEXT NOT NULL,
-        version_id BIGINT NOT NULL,
-        seq BIGINT NOT NULL,
-        deleted BOOLEAN NOT NULL,
-        UNIQUE (resource_type, id)
-     );
-     CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);";
-
 /// Attempts for a write that loses a race to create the same id.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -82,7 +53,7 @@ impl PostgresStore {
             .await
             .map_err(backend)?
             .map_or(0, |r| r.get(0));
-        let migrations = migrations();
+        let migrations = helse_store::schema_migrations(helse_store::SqlDialect::POSTGRES);
         for sql in migrations.iter().skip(current as usize) {
             tx.batch_execute(sql).await.map_err(backend)?;
         }

@@ -230,9 +230,64 @@ pub fn index_inserts(resource_type: &str, rid: i64, entries: &[IndexEntry]) -> V
     out
 }
 
-/// The schema of the index tables (same DDL on both SQL backends). Rows point at
-/// `resources.rid`, the integer key of a logical resource.
-pub fn index_schema(real: &str) -> String {
+/// The column types that differ between the SQL backends.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlDialect {
+    /// An auto-assigned 64-bit key column.
+    pub serial_key: &'static str,
+    pub int: &'static str,
+    pub boolean: &'static str,
+    pub real: &'static str,
+}
+
+impl SqlDialect {
+    pub const SQLITE: SqlDialect =
+        SqlDialect { serial_key: "INTEGER PRIMARY KEY", int: "INTEGER", boolean: "INTEGER", real: "REAL" };
+    pub const POSTGRES: SqlDialect = SqlDialect {
+        serial_key: "BIGSERIAL PRIMARY KEY",
+        int: "BIGINT",
+        boolean: "BOOLEAN",
+        real: "DOUBLE PRECISION",
+    };
+}
+
+/// The schema, one migration per entry (entry `i` moves from version `i` to `i + 1`), the
+/// same for every SQL backend:
+/// 1. `resource_versions` holds every version ever written (global `seq` for history order);
+///    `resources` has one row per logical resource (integer key `rid`) pointing at the
+///    current version;
+/// 2. the search index tables, current versions only.
+pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
+    let SqlDialect { serial_key, int, boolean, real } = d;
+    let base = format!(
+        "CREATE TABLE resource_versions (
+            seq {serial_key},
+            resource_type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version_id {int} NOT NULL,
+            last_updated {int} NOT NULL,
+            method TEXT NOT NULL,
+            body TEXT,
+            UNIQUE (resource_type, id, version_id)
+         );
+         CREATE INDEX resource_versions_by_type ON resource_versions (resource_type, seq);
+         CREATE INDEX resource_versions_by_time ON resource_versions (last_updated);
+         CREATE TABLE resources (
+            rid {serial_key},
+            resource_type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            version_id {int} NOT NULL,
+            seq {int} NOT NULL,
+            deleted {boolean} NOT NULL,
+            UNIQUE (resource_type, id)
+         );
+         CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);"
+    );
+    vec![base, index_schema(real)]
+}
+
+/// The index tables. Rows point at `resources.rid`.
+fn index_schema(real: &str) -> String {
     let mut sql = String::new();
     for table in IndexTable::ALL {
         let columns: Vec<String> = table
