@@ -58,6 +58,12 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value) -> Vec<Item<'a>> {
     eval(&ctx, expr, &root, &root)
 }
 
+pub fn evaluate_on<'a>(expr: &Expr, resource: &'a Value, focus: &Item<'a>) -> Vec<Item<'a>> {
+    let ctx = Context { resource };
+    let input = vec![focus.clone()];
+    eval(&ctx, expr, &input, &input)
+}
+
 fn boolean<'a>(b: bool) -> Vec<Item<'a>> {
     vec![Item { value: Cow::Owned(Value::Bool(b)), ty: ItemType::Named("boolean".into()) }]
 }

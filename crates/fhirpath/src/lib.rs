@@ -32,4 +32,10 @@ impl Expression {
     pub fn evaluate<'a>(&self, resource: &'a Value) -> Vec<Item<'a>> {
         eval::evaluate(&self.root, resource)
     }
+
+    /// Evaluates with `focus` (an element of `resource`) as the input collection, as the
+    /// components of a composite search parameter are.
+    pub fn evaluate_on<'a>(&self, resource: &'a Value, focus: &Item<'a>) -> Vec<Item<'a>> {
+        eval::evaluate_on(&self.root, resource, focus)
+    }
 }

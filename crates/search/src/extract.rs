@@ -16,19 +16,47 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
     };
     let mut out: Vec<IndexEntry> = Vec::new();
     for param in search_parameters().for_type(ty) {
-        if matches!(param.ty, ParamType::Composite | ParamType::Special) {
-            continue;
-        }
-        for item in param.expression.evaluate(resource) {
-            for value in values(param.ty, &item) {
-                let entry = IndexEntry { param: param.code.clone(), value };
-                if !out.contains(&entry) {
-                    out.push(entry);
+        match param.ty {
+            ParamType::Special => {}
+            ParamType::Composite => composite_entries(resource, param, &mut out),
+            _ => {
+                for item in param.expression.evaluate(resource) {
+                    for value in values(param.ty, &item) {
+                        let entry = IndexEntry { param: param.code.clone(), value, group: None };
+                        if !out.contains(&entry) {
+                            out.push(entry);
+                        }
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// A composite parameter's rows: for each element its expression selects (group 1, 2, …),
+/// each component's values under `code$k`.
+fn composite_entries(resource: &Value, param: &crate::SearchParam, out: &mut Vec<IndexEntry>) {
+    for (g, item) in param.expression.evaluate(resource).iter().enumerate() {
+        let rows: Vec<Vec<IndexValue>> = param
+            .components
+            .iter()
+            .map(|c| c.expression.evaluate_on(resource, item).iter().flat_map(|v| values(c.ty, v)).collect())
+            .collect();
+        // An element missing a component cannot match a composite search.
+        if rows.iter().any(Vec::is_empty) {
+            continue;
+        }
+        for (k, values) in rows.into_iter().enumerate() {
+            for value in values {
+                out.push(IndexEntry {
+                    param: format!("{}${k}", param.code),
+                    value,
+                    group: Some(g as i64 + 1),
+                });
+            }
+        }
+    }
 }
 
 fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {

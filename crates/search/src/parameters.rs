@@ -51,6 +51,22 @@ struct Raw {
     ty: ParamType,
     expression: String,
     target: Option<Vec<String>>,
+    components: Option<Vec<RawComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawComponent {
+    code: String,
+    expression: String,
+}
+
+/// One part of a composite parameter: evaluated on each element the composite's expression
+/// selects, and typed like the parameter it names.
+#[derive(Debug)]
+pub struct Component {
+    pub code: String,
+    pub ty: ParamType,
+    pub expression: Expression,
 }
 
 #[derive(Debug)]
@@ -60,6 +76,8 @@ pub struct SearchParam {
     pub expression: Expression,
     pub expression_text: String,
     pub targets: Vec<String>,
+    /// For composite parameters, in order; empty otherwise.
+    pub components: Vec<Component>,
 }
 
 #[derive(Debug)]
@@ -72,6 +90,24 @@ pub struct SearchParameters {
     pub total: usize,
 }
 
+/// Types each component from the parameter of the same code on the composite's base type.
+fn resolve_components(
+    types: &HashMap<(String, String), ParamType>,
+    bases: &[String],
+    raw: &[RawComponent],
+) -> Option<Vec<Component>> {
+    raw.iter()
+        .map(|c| {
+            let ty = bases.iter().find_map(|b| types.get(&(b.clone(), c.code.clone())))?;
+            Some(Component {
+                code: c.code.clone(),
+                ty: *ty,
+                expression: Expression::parse(&c.expression).ok()?,
+            })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct File {
     parameters: Vec<Raw>,
@@ -82,11 +118,24 @@ impl SearchParameters {
     fn load(text: &str) -> Self {
         let file: File = serde_json::from_str(text).expect("embedded search parameters are valid");
         let total = file.parameters.len();
+        // (base type, code) -> type, for typing composite components.
+        let file_types: HashMap<(String, String), ParamType> = file
+            .parameters
+            .iter()
+            .flat_map(|p| p.base.iter().map(move |b| ((b.clone(), p.code.clone()), p.ty)))
+            .collect();
         let mut by_type: HashMap<String, HashMap<String, std::sync::Arc<SearchParam>>> = HashMap::new();
         let mut common = Vec::new();
         for raw in file.parameters {
             let Ok(expression) = Expression::parse(&raw.expression) else {
                 continue;
+            };
+            let components = match &raw.components {
+                None => Vec::new(),
+                Some(list) => match resolve_components(&file_types, &raw.base, list) {
+                    Some(c) => c,
+                    None => continue,
+                },
             };
             let param = std::sync::Arc::new(SearchParam {
                 code: raw.code,
@@ -94,6 +143,7 @@ impl SearchParameters {
                 expression,
                 expression_text: raw.expression,
                 targets: raw.target.unwrap_or_default(),
+                components,
             });
             for base in raw.base {
                 if base == "Resource" || base == "DomainResource" {

@@ -213,11 +213,49 @@ fn number_bounds(code: &str, v: &str) -> Result<(f64, f64), SearchError> {
 }
 
 fn condition(p: &SearchParam, code: &str, modifier: Option<&str>, v: &str) -> Result<Condition, SearchError> {
+    if p.ty == ParamType::Composite {
+        return composite_condition(p, code, modifier, v);
+    }
+    typed_condition(p.ty, &p.targets, code, modifier, v)
+}
+
+/// `code$value`: each `$`-separated part is a condition on one component, all on the same
+/// element.
+fn composite_condition(
+    p: &SearchParam,
+    code: &str,
+    modifier: Option<&str>,
+    v: &str,
+) -> Result<Condition, SearchError> {
+    if modifier.is_some() {
+        return Err(SearchError::Unsupported(format!("modifiers on the composite {code} are not supported")));
+    }
+    let parts: Vec<&str> = v.split('$').collect();
+    if parts.len() != p.components.len() {
+        return Err(invalid(code, v, &format!("expected {} parts separated by $", p.components.len())));
+    }
+    let parts = p
+        .components
+        .iter()
+        .zip(parts)
+        .enumerate()
+        .map(|(k, (c, part))| typed_condition(c.ty, &[], &format!("{code}${k}"), None, part))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Condition::Composite { param: code.to_owned(), parts })
+}
+
+fn typed_condition(
+    ty: ParamType,
+    targets: &[String],
+    code: &str,
+    modifier: Option<&str>,
+    v: &str,
+) -> Result<Condition, SearchError> {
     let unsupported = || {
         SearchError::Unsupported(format!("modifier :{} on {code} is not supported", modifier.unwrap_or("")))
     };
     let param = code.to_owned();
-    Ok(match p.ty {
+    Ok(match ty {
         ParamType::Token => match modifier {
             None => token_condition(code, v)?,
             Some("text") => Condition::TokenText { param, text: normalize(v) },
@@ -263,18 +301,15 @@ fn condition(p: &SearchParam, code: &str, modifier: Option<&str>, v: &str) -> Re
             Some("above") => Condition::Uri { param, value: v.to_owned(), mode: UriMatch::Above },
             _ => return Err(unsupported()),
         },
-        ParamType::Reference => reference_condition(p, code, modifier, v)?,
+        ParamType::Reference => reference_condition(targets, code, modifier, v)?,
         ParamType::Composite | ParamType::Special => {
-            return Err(SearchError::Unsupported(format!(
-                "{code} ({:?} parameters) is not supported yet",
-                p.ty
-            )));
+            return Err(SearchError::Unsupported(format!("{code} ({ty:?} parameters) is not supported")));
         }
     })
 }
 
 fn reference_condition(
-    p: &SearchParam,
+    targets: &[String],
     code: &str,
     modifier: Option<&str>,
     v: &str,
@@ -310,7 +345,7 @@ fn reference_condition(
         });
     }
     // A bare id: any target type, unless the modifier or a single target narrows it.
-    let target_type = type_modifier.or_else(|| (p.targets.len() == 1).then(|| p.targets[0].clone()));
+    let target_type = type_modifier.or_else(|| (targets.len() == 1).then(|| targets[0].clone()));
     Ok(Condition::Reference { param, target_type, target_id: Some(v.to_owned()), url: None })
 }
 

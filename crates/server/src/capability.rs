@@ -15,10 +15,10 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
         .resource_types()
         .iter()
         .map(|ty| {
-            // Every official parameter the engine indexes; composite parameters come later.
+            // Every official parameter the engine indexes (all but the one `special`).
             let mut search_params: Vec<(String, ParamType)> = search_parameters()
                 .for_type(ty)
-                .filter(|p| p.ty.table().is_some())
+                .filter(|p| p.ty != ParamType::Special)
                 .map(|p| (p.code.clone(), p.ty))
                 .collect();
             search_params.sort_by(|a, b| a.0.cmp(&b.0));

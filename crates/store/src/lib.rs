@@ -209,10 +209,10 @@ pub fn index_inserts(resource_type: &str, rid: i64, entries: &[IndexEntry]) -> V
     for table in IndexTable::ALL {
         let rows: Vec<&IndexEntry> = entries.iter().filter(|e| e.value.table() == table).collect();
         let columns = table.columns();
-        let row_marks = format!("(?, ?, ?, {})", vec!["?"; columns.len()].join(", "));
+        let row_marks = format!("(?, ?, ?, ?, {})", vec!["?"; columns.len()].join(", "));
         for chunk in rows.chunks(INDEX_ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO {} (resource_type, rid, param, {}) VALUES {}",
+                "INSERT INTO {} (resource_type, rid, param, grp, {}) VALUES {}",
                 table.name(),
                 columns.join(", "),
                 vec![row_marks.as_str(); chunk.len()].join(", ")
@@ -222,6 +222,7 @@ pub fn index_inserts(resource_type: &str, rid: i64, entries: &[IndexEntry]) -> V
                 args.push(SqlArg::Text(resource_type.to_owned()));
                 args.push(SqlArg::Int(rid));
                 args.push(SqlArg::Text(entry.param.clone()));
+                args.push(SqlArg::Int(entry.group.unwrap_or(0)));
                 args.extend(index_row(&entry.value).1);
             }
             out.push((sql, args));
@@ -310,7 +311,7 @@ fn index_schema(real: &str) -> String {
             _ => "param, value",
         };
         sql.push_str(&format!(
-            "CREATE TABLE {name} (resource_type TEXT NOT NULL, rid BIGINT NOT NULL, param TEXT NOT NULL, {});
+            "CREATE TABLE {name} (resource_type TEXT NOT NULL, rid BIGINT NOT NULL, param TEXT NOT NULL, grp BIGINT NOT NULL, {});
              CREATE INDEX {name}_lookup ON {name} (resource_type, {lookup}, rid);
              CREATE INDEX {name}_by_resource ON {name} (rid);\n",
             columns.join(", ")
@@ -424,15 +425,20 @@ mod tests {
             .map(|i| IndexEntry {
                 param: "code".into(),
                 value: IndexValue::Token { system: None, code: i.to_string(), text: None },
+                group: None,
             })
-            .chain([IndexEntry { param: "date".into(), value: IndexValue::Date { start: 0, end: 1 } }])
+            .chain([IndexEntry {
+                param: "date".into(),
+                value: IndexValue::Date { start: 0, end: 1 },
+                group: None,
+            }])
             .collect();
         let inserts = index_inserts("CodeSystem", 7, &entries);
         assert_eq!(inserts.len(), 4, "3 token chunks and 1 date insert");
         for (sql, args) in &inserts {
             assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
         }
-        assert_eq!(inserts[0].1.len(), 500 * 6);
+        assert_eq!(inserts[0].1.len(), 500 * 7);
     }
 
     #[test]

@@ -58,9 +58,13 @@ impl IndexValue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
-    /// The search parameter's code, e.g. `family`.
+    /// The search parameter's code, e.g. `family`; `code-value-quantity$1` for the second
+    /// component of a composite parameter.
     pub param: String,
     pub value: IndexValue,
+    /// For composite components: which element of the resource the value came from (from 1),
+    /// so that the components of one element are matched together. `None` otherwise.
+    pub group: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +249,12 @@ pub enum Condition {
         table: IndexTable,
         missing: bool,
     },
+    /// A composite parameter: every part (on `param$k`, an index condition) holds for the
+    /// same element of the resource.
+    Composite {
+        param: String,
+        parts: Vec<Condition>,
+    },
     /// Any of the conditions holds.
     AnyOf(Vec<Condition>),
     /// The condition does not hold (`:not`).
@@ -390,90 +400,43 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String,
                 args,
             )
         }
-        Condition::Token { param, system, code } => {
-            let mut cond = Vec::new();
-            let mut args = vec![text(param)];
-            match system {
-                TokenSystem::Any => {}
-                TokenSystem::Absent => cond.push("{x}.system IS NULL".to_owned()),
-                TokenSystem::Is(s) => {
-                    cond.push("{x}.system = ?".to_owned());
-                    args.push(text(s));
-                }
+        Condition::Composite { param: _, parts } => {
+            // The component rows of one element share (rid, grp).
+            let mut from = Vec::new();
+            let mut conds = Vec::new();
+            let mut args = Vec::new();
+            for (k, part) in parts.iter().enumerate() {
+                let Some((table, cond, part_args)) = index_cond(part) else { continue };
+                let c = format!("c{depth}_{k}");
+                from.push(if k == 0 {
+                    format!("{} {c}", table.name())
+                } else {
+                    format!(
+                        "JOIN {} {c} ON {c}.rid = c{depth}_0.rid AND {c}.grp = c{depth}_0.grp",
+                        table.name()
+                    )
+                });
+                conds.push(format!("{c}.param = ? AND {}", cond.replace("{x}", &c)));
+                args.extend(part_args);
             }
-            if let Some(code) = code {
-                cond.push("{x}.code = ?".to_owned());
-                args.push(text(code));
-            }
-            (exists(IndexTable::Token, ty, alias, depth, &cond.join(" AND ")), args)
+            let sql = format!(
+                "{alias}.rid IN (SELECT c{depth}_0.rid FROM {} WHERE c{depth}_0.resource_type = {} AND {})",
+                from.join(" "),
+                type_literal(ty),
+                conds.join(" AND ")
+            );
+            (sql, args)
         }
-        Condition::TokenText { param, text: t } => (
-            exists(IndexTable::Token, ty, alias, depth, "{x}.text LIKE ?"),
-            vec![text(param), SqlArg::Text(format!("{}%", like_escape(t)))],
-        ),
-        Condition::String { param, value, mode } => {
-            let (cond, pattern) = match mode {
-                StringMatch::Exact => ("{x}.exact = ?", value.clone()),
-                StringMatch::Prefix => ("{x}.value LIKE ? ESCAPE '\\'", format!("{}%", like_escape(value))),
-                StringMatch::Contains => {
-                    ("{x}.value LIKE ? ESCAPE '\\'", format!("%{}%", like_escape(value)))
-                }
-            };
-            (exists(IndexTable::String, ty, alias, depth, cond), vec![text(param), SqlArg::Text(pattern)])
-        }
-        Condition::Date { param, prefix, start, end } => {
-            let (cond, range_args) = range_cond(*prefix, *start, *end);
-            let cond = cond.replace("{s}", "{x}.start_ms").replace("{e}", "{x}.end_ms");
-            let mut args = vec![text(param)];
-            args.extend(range_args);
-            (exists(IndexTable::Date, ty, alias, depth, &cond), args)
-        }
-        Condition::Number { param, prefix, low, high } => {
-            let (cond, args) = number_cond(*prefix, *low, *high);
-            let mut all = vec![text(param)];
-            all.extend(args);
-            (exists(IndexTable::Number, ty, alias, depth, &cond), all)
-        }
-        Condition::Quantity { param, prefix, low, high, system, code } => {
-            let (mut cond, mut args) = number_cond(*prefix, *low, *high);
-            if let Some(s) = system {
-                cond.push_str(" AND {x}.system = ?");
-                args.push(text(s));
-            }
-            if let Some(c) = code {
-                cond.push_str(" AND {x}.code = ?");
-                args.push(text(c));
-            }
-            let mut all = vec![text(param)];
-            all.extend(args);
-            (exists(IndexTable::Quantity, ty, alias, depth, &cond), all)
-        }
-        Condition::Uri { param, value, mode } => {
-            let (cond, arg) = match mode {
-                UriMatch::Exact => ("{x}.value = ?", text(value)),
-                UriMatch::Below => {
-                    ("{x}.value LIKE ? ESCAPE '\\'", SqlArg::Text(format!("{}%", like_escape(value))))
-                }
-                UriMatch::Above => ("? LIKE ({x}.value || '%')", text(value)),
-            };
-            (exists(IndexTable::Uri, ty, alias, depth, cond), vec![text(param), arg])
-        }
-        Condition::Reference { param, target_type, target_id, url } => {
-            let mut cond = Vec::new();
-            let mut args = vec![text(param)];
-            if let Some(t) = target_type {
-                cond.push("{x}.target_type = ?");
-                args.push(text(t));
-            }
-            if let Some(i) = target_id {
-                cond.push("{x}.target_id = ?");
-                args.push(text(i));
-            }
-            if let Some(u) = url {
-                cond.push("{x}.url = ?");
-                args.push(text(u));
-            }
-            (exists(IndexTable::Reference, ty, alias, depth, &cond.join(" AND ")), args)
+        Condition::Token { .. }
+        | Condition::TokenText { .. }
+        | Condition::String { .. }
+        | Condition::Date { .. }
+        | Condition::Number { .. }
+        | Condition::Quantity { .. }
+        | Condition::Uri { .. }
+        | Condition::Reference { .. } => {
+            let (table, cond, args) = index_cond(c).expect("an index condition");
+            (exists(table, ty, alias, depth, &cond), args)
         }
         Condition::Chain { param, target_type, inner } => {
             let inner_alias = format!("r{}", depth + 1);
@@ -518,6 +481,101 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String,
             (format!("NOT ({s})"), a)
         }
     }
+}
+
+/// A condition on one index table: the table, the condition over its row `{x}` (SQL with
+/// `?` placeholders), and the arguments, the parameter's code first.
+fn index_cond(c: &Condition) -> Option<(IndexTable, String, Vec<SqlArg>)> {
+    let text = |s: &str| SqlArg::Text(s.to_owned());
+    Some(match c {
+        Condition::Token { param, system, code } => {
+            let mut cond = Vec::new();
+            let mut args = vec![text(param)];
+            match system {
+                TokenSystem::Any => {}
+                TokenSystem::Absent => cond.push("{x}.system IS NULL".to_owned()),
+                TokenSystem::Is(s) => {
+                    cond.push("{x}.system = ?".to_owned());
+                    args.push(text(s));
+                }
+            }
+            if let Some(code) = code {
+                cond.push("{x}.code = ?".to_owned());
+                args.push(text(code));
+            }
+            (IndexTable::Token, cond.join(" AND "), args)
+        }
+        Condition::TokenText { param, text: t } => (
+            IndexTable::Token,
+            "{x}.text LIKE ?".to_string(),
+            vec![text(param), SqlArg::Text(format!("{}%", like_escape(t)))],
+        ),
+        Condition::String { param, value, mode } => {
+            let (cond, pattern) = match mode {
+                StringMatch::Exact => ("{x}.exact = ?", value.clone()),
+                StringMatch::Prefix => ("{x}.value LIKE ? ESCAPE '\\'", format!("{}%", like_escape(value))),
+                StringMatch::Contains => {
+                    ("{x}.value LIKE ? ESCAPE '\\'", format!("%{}%", like_escape(value)))
+                }
+            };
+            (IndexTable::String, cond.to_owned(), vec![text(param), SqlArg::Text(pattern)])
+        }
+        Condition::Date { param, prefix, start, end } => {
+            let (cond, range_args) = range_cond(*prefix, *start, *end);
+            let cond = cond.replace("{s}", "{x}.start_ms").replace("{e}", "{x}.end_ms");
+            let mut args = vec![text(param)];
+            args.extend(range_args);
+            (IndexTable::Date, cond, args)
+        }
+        Condition::Number { param, prefix, low, high } => {
+            let (cond, args) = number_cond(*prefix, *low, *high);
+            let mut all = vec![text(param)];
+            all.extend(args);
+            (IndexTable::Number, cond, all)
+        }
+        Condition::Quantity { param, prefix, low, high, system, code } => {
+            let (mut cond, mut args) = number_cond(*prefix, *low, *high);
+            if let Some(s) = system {
+                cond.push_str(" AND {x}.system = ?");
+                args.push(text(s));
+            }
+            if let Some(c) = code {
+                cond.push_str(" AND {x}.code = ?");
+                args.push(text(c));
+            }
+            let mut all = vec![text(param)];
+            all.extend(args);
+            (IndexTable::Quantity, cond, all)
+        }
+        Condition::Uri { param, value, mode } => {
+            let (cond, arg) = match mode {
+                UriMatch::Exact => ("{x}.value = ?", text(value)),
+                UriMatch::Below => {
+                    ("{x}.value LIKE ? ESCAPE '\\'", SqlArg::Text(format!("{}%", like_escape(value))))
+                }
+                UriMatch::Above => ("? LIKE ({x}.value || '%')", text(value)),
+            };
+            (IndexTable::Uri, cond.to_owned(), vec![text(param), arg])
+        }
+        Condition::Reference { param, target_type, target_id, url } => {
+            let mut cond = Vec::new();
+            let mut args = vec![text(param)];
+            if let Some(t) = target_type {
+                cond.push("{x}.target_type = ?");
+                args.push(text(t));
+            }
+            if let Some(i) = target_id {
+                cond.push("{x}.target_id = ?");
+                args.push(text(i));
+            }
+            if let Some(u) = url {
+                cond.push("{x}.url = ?");
+                args.push(text(u));
+            }
+            (IndexTable::Reference, cond.join(" AND "), args)
+        }
+        _ => return None,
+    })
 }
 
 /// Numbers and quantities: `eq` means within the value's implicit precision `[low, high)`.

@@ -9,6 +9,7 @@ on_both_stores!(
     includes_chains_sorting_and_paging,
     compartments_and_everything,
     pages_stay_put_while_writes_happen,
+    composite_parameters_match_within_one_element,
 );
 
 async fn load(s: &TestServer, resources: &[Value]) {
@@ -316,5 +317,36 @@ async fn pages_stay_put_while_writes_happen(backend: Backend) {
     let previous = s.get(&link(&last, "previous").unwrap()).await.json();
     assert_eq!(page_ids(&previous), ["b4", "b5"]);
     assert!(link(&s.get(&pages[0]).await.json(), "previous").is_none(), "the first page has no previous");
+    s.stop().await;
+}
+
+async fn composite_parameters_match_within_one_element(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let quantity = |v: u32| json!({"value": v, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"});
+    let bp = |id: &str, systolic: u32, diastolic: u32| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+               "component": [
+                   {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": quantity(systolic)},
+                   {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": quantity(diastolic)}]})
+    };
+    load(&s, &[bp("high", 160, 95), bp("normal", 118, 76)]).await;
+    let cases: &[(&str, &[&str])] = &[
+        ("Observation?component-code-value-quantity=http://loinc.org|8480-6$gt140", &["high"]),
+        ("Observation?component-code-value-quantity=8480-6$lt140", &["normal"]),
+        ("Observation?component-code-value-quantity=8462-4$ge90", &["high"]),
+        // 160 belongs to the systolic component: paired with the diastolic code it must not match.
+        ("Observation?component-code-value-quantity=8462-4$gt140", &[]),
+        ("Observation?component-code-value-quantity=8480-6$gt140,8480-6$lt120", &["high", "normal"]),
+        ("Observation?combo-code-value-quantity=8462-4$76", &["normal"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(ids(&s, query).await, *expected, "{query}");
+    }
+    assert_eq!(
+        s.get("Observation?component-code-value-quantity=8480-6").await.status,
+        400,
+        "both parts are required"
+    );
     s.stop().await;
 }
