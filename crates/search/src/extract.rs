@@ -21,8 +21,13 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
             ParamType::Composite => composite_entries(resource, param, &mut out),
             _ => {
                 for item in param.expression.evaluate(resource) {
-                    for value in values(param.ty, &item) {
-                        let entry = IndexEntry { param: param.code.clone(), value, group: None };
+                    let modifier_rows = modifier_values(param.ty, &item);
+                    let rows = values(param.ty, &item).into_iter().map(|v| (param.code.clone(), v));
+                    let modifier_rows = modifier_rows
+                        .into_iter()
+                        .map(|(modifier, v)| (format!("{}:{modifier}", param.code), v));
+                    for (code, value) in rows.chain(modifier_rows) {
+                        let entry = IndexEntry { param: code, value, group: None };
                         if !out.contains(&entry) {
                             out.push(entry);
                         }
@@ -56,6 +61,33 @@ fn composite_entries(resource: &Value, param: &crate::SearchParam, out: &mut Vec
                 });
             }
         }
+    }
+}
+
+/// Rows that serve modifiers, stored under `code:modifier`:
+/// - `:identifier` on references: the token of `Reference.identifier`;
+/// - `:of-type` on identifiers: system = the type's system, code = `typecode|value`.
+fn modifier_values(param_type: ParamType, item: &Item<'_>) -> Vec<(&'static str, IndexValue)> {
+    let v: &Value = &item.value;
+    match (param_type, type_of(item)) {
+        (ParamType::Reference, "Reference") => v
+            .get("identifier")
+            .map(|i| token_values("Identifier", i).into_iter().map(|t| ("identifier", t)).collect())
+            .unwrap_or_default(),
+        (ParamType::Token, "Identifier") => {
+            let Some(value) = str_of(v, "value") else { return Vec::new() };
+            v.get("type")
+                .and_then(|t| t.get("coding"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let code = str_of(c, "code")?;
+                    Some(("of-type", token(str_of(c, "system"), &format!("{code}|{value}"), None)))
+                })
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -261,6 +293,29 @@ mod tests {
         );
         assert_eq!(find(&e, "active"), [IndexValue::Token { system: None, code: "true".into(), text: None }]);
         assert_eq!(find(&e, "_id"), [IndexValue::Token { system: None, code: "p".into(), text: None }]);
+    }
+
+    #[test]
+    fn modifier_rows() {
+        let p: Value = serde_json::from_str(r#"{"resourceType":"Patient","identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},"value":"446053"}],
+            "generalPractitioner":[{"identifier":{"system":"urn:oid:2.16.578.1.12.4.1.4.4","value":"9144889"}}]}"#).unwrap();
+        let e = index_entries(&p);
+        assert_eq!(
+            find(&e, "identifier:of-type"),
+            [IndexValue::Token {
+                system: Some("http://terminology.hl7.org/CodeSystem/v2-0203".into()),
+                code: "MR|446053".into(),
+                text: None
+            }]
+        );
+        assert_eq!(
+            find(&e, "general-practitioner:identifier"),
+            [IndexValue::Token {
+                system: Some("urn:oid:2.16.578.1.12.4.1.4.4".into()),
+                code: "9144889".into(),
+                text: None
+            }]
+        );
     }
 
     #[test]

@@ -259,6 +259,22 @@ fn typed_condition(
         ParamType::Token => match modifier {
             None => token_condition(code, v)?,
             Some("text") => Condition::TokenText { param, text: normalize(v) },
+            // `type-system|type-code|value`, indexed as system = type system, code = `type|value`.
+            Some("of-type") => {
+                let mut parts = v.splitn(3, '|');
+                let (Some(system), Some(ty), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(invalid(code, v, "expected system|type|value"));
+                };
+                Condition::Token {
+                    param: format!("{code}:of-type"),
+                    system: if system.is_empty() {
+                        TokenSystem::Any
+                    } else {
+                        TokenSystem::Is(system.to_owned())
+                    },
+                    code: Some(format!("{ty}|{value}")),
+                }
+            }
             _ => return Err(unsupported()),
         },
         ParamType::String => match modifier {
@@ -315,6 +331,9 @@ fn reference_condition(
     v: &str,
 ) -> Result<Condition, SearchError> {
     let param = code.to_owned();
+    if modifier == Some("identifier") {
+        return token_condition(&format!("{code}:identifier"), v);
+    }
     let type_modifier = match modifier {
         None => None,
         Some(t) if ResourceType::parse(t).is_ok() => Some(t.to_owned()),
@@ -437,6 +456,16 @@ mod tests {
         check("Patient", "identifier=urn:oid:1|", r#"system: Is("urn:oid:1"), code: None"#);
         check("Observation", "code:text=heart", r#"TokenText { param: "code", text: "heart" }"#);
         check("Patient", "gender:not=male", "Not(");
+        check(
+            "Patient",
+            "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053",
+            r#"Token { param: "identifier:of-type", system: Is("http://terminology.hl7.org/CodeSystem/v2-0203"), code: Some("MR|446053") }"#,
+        );
+        check(
+            "Patient",
+            "general-practitioner:identifier=urn:oid:2.16.578.1.12.4.1.4.4|9144889",
+            r#"Token { param: "general-practitioner:identifier""#,
+        );
     }
 
     #[test]

@@ -188,7 +188,8 @@ async fn search_finds_every_indexed_example(
                 continue;
             }
             let key = (ty.clone(), entry.param.clone());
-            if probes.contains_key(&key) {
+            // Rows serving modifiers (`code:of-type`) are checked by the search semantics tests.
+            if entry.param.contains(':') || probes.contains_key(&key) {
                 continue;
             }
             if let Some(v) = query_value(&entry.value) {
