@@ -53,7 +53,7 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
     let mut rest = json!({
         "mode": "server",
         "resource": resources,
-        "interaction": [{"code": InteractionKind::HistorySystem.code()}],
+        "interaction": [{"code": InteractionKind::HistorySystem.code()}, {"code": InteractionKind::Batch.code()}],
         "compartment": compartments,
     });
     if base_url.is_some() {

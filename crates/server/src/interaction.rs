@@ -30,6 +30,8 @@ pub enum Interaction {
     },
     /// `GET /Patient/123/$everything`.
     Everything(ResourceType, ResourceId),
+    /// `POST /` with a `batch` or `transaction` Bundle.
+    Bundle,
 }
 
 impl Interaction {
@@ -51,6 +53,7 @@ impl Interaction {
             Validate(..) => InteractionKind::Validate,
             CompartmentSearch { .. } => InteractionKind::SearchType,
             Everything(..) => InteractionKind::Everything,
+            Bundle => InteractionKind::Batch,
         }
     }
 }
@@ -71,11 +74,12 @@ pub enum InteractionKind {
     HistorySystem,
     Validate,
     Everything,
+    Batch,
     Other,
 }
 
 impl InteractionKind {
-    pub const ALL: [InteractionKind; 14] = [
+    pub const ALL: [InteractionKind; 15] = [
         InteractionKind::Capabilities,
         InteractionKind::Read,
         InteractionKind::Vread,
@@ -89,6 +93,7 @@ impl InteractionKind {
         InteractionKind::HistorySystem,
         InteractionKind::Validate,
         InteractionKind::Everything,
+        InteractionKind::Batch,
         InteractionKind::Other,
     ];
     /// Type-level interactions this server implements, as CapabilityStatement codes.
@@ -118,6 +123,7 @@ impl InteractionKind {
             InteractionKind::HistorySystem => "history-system",
             InteractionKind::Validate => "validate",
             InteractionKind::Everything => "everything",
+            InteractionKind::Batch => "batch",
             InteractionKind::Other => "other",
         }
     }
@@ -139,7 +145,13 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
     let not_allowed = || Err(FhirError::MethodNotAllowed(method.to_string()));
     let m = method.as_str();
     match segments.as_slice() {
-        [] => not_allowed(), // system batch/transaction and search come with later work
+        [] => {
+            if m == "POST" {
+                Ok(Bundle)
+            } else {
+                not_allowed()
+            }
+        }
         ["metadata"] => {
             if m == "GET" {
                 Ok(Capabilities)

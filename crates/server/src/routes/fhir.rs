@@ -95,7 +95,7 @@ pub async fn handle(
     response
 }
 
-async fn dispatch(
+pub(crate) async fn dispatch(
     state: &AppState,
     method: &Method,
     uri: &Uri,
@@ -149,6 +149,7 @@ async fn dispatch(
             | Interaction::Patch(..)
             | Interaction::ConditionalPatch(_)
             | Interaction::Validate(..)
+            | Interaction::Bundle
     );
     let body = match (needs_body, body) {
         (true, Some(b)) => Some(read_body(state, headers, b).await?),
@@ -190,6 +191,9 @@ async fn dispatch(
             search::search(&ctx, target, Some((compartment, &id))).await?
         }
         Interaction::Everything(ty, id) => search::everything(&ctx, ty, &id).await?,
+        Interaction::Bundle => {
+            super::bundle::process(&ctx, expect_resource(body.expect("read above"))?).await?
+        }
         Interaction::HistoryInstance(ty, id) => {
             history::history(&ctx, HistoryScope::Instance(ty, id)).await?
         }

@@ -1,6 +1,7 @@
 //! HTTP routes. `fhir` dispatches every request under the FHIR base; the others serve
 //! operators.
 
+pub mod bundle;
 pub mod fhir;
 pub mod health;
 pub mod history;

@@ -2,6 +2,7 @@
 //! SQLite file and a fresh PostgreSQL database for every test.
 
 mod broken_inputs;
+mod bundles;
 mod concurrency;
 mod official_examples;
 mod rest;
