@@ -94,14 +94,25 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn try_write(&self, write: &Write) -> Result<WriteOutcome, (StoreError, bool)> {
-        let fail = |e: tokio_postgres::Error| {
-            let retry = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-                || e.code() == Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE);
-            (backend(e), retry)
-        };
+    /// Writes in one transaction; the error says whether retrying may succeed (a lost race to
+    /// create the same id).
+    async fn try_write_all(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, (StoreError, bool)> {
         let mut client = self.pool.get().await.map_err(|e| (backend(e), false))?;
-        let tx = client.transaction().await.map_err(fail)?;
+        let tx = client.transaction().await.map_err(retryable)?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            outcomes.push(self.apply(&tx, write).await?);
+        }
+        tx.commit().await.map_err(retryable)?;
+        Ok(outcomes)
+    }
+
+    async fn apply(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        write: &Write,
+    ) -> Result<WriteOutcome, (StoreError, bool)> {
+        let fail = retryable;
         let (ty, id) = match write {
             Write::Create { resource_type, id, .. }
             | Write::Update { resource_type, id, .. }
@@ -121,8 +132,7 @@ impl PostgresStore {
                 return Ok(WriteOutcome::Reindexed(false));
             };
             let rid: i64 = row.get(0);
-            self.replace_index(&tx, ty, rid, write_index(write), true).await.map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
+            self.replace_index(tx, ty, rid, write_index(write), true).await.map_err(fail)?;
             return Ok(WriteOutcome::Reindexed(true));
         }
         let current = tx
@@ -187,8 +197,7 @@ impl PostgresStore {
             .await
             .map_err(fail)?
             .get(0);
-        self.replace_index(&tx, ty, rid, write_index(write), current.is_some()).await.map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
+        self.replace_index(tx, ty, rid, write_index(write), current.is_some()).await.map_err(fail)?;
         let v = StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body };
         Ok(match (method, current) {
             (Method::Delete, _) => WriteOutcome::Deleted(v),
@@ -211,6 +220,13 @@ fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
         method: Method::parse(method).ok_or_else(|| corrupt(format!("method {method}")))?,
         body: row.get::<_, Option<&str>>(offset + 5).map(Arc::from),
     })
+}
+
+/// A database error, and whether retrying the transaction may succeed.
+fn retryable(e: tokio_postgres::Error) -> (StoreError, bool) {
+    let retry = e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        || e.code() == Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE);
+    (backend(e), retry)
 }
 
 fn pg_arg(a: SqlArg) -> Box<dyn ToSql + Sync + Send> {
@@ -274,11 +290,16 @@ impl ResourceStore for PostgresStore {
     }
 
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        let mut outcomes = self.write_all(vec![write]).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Backend("no outcome".into()))
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> StoreResult<Vec<WriteOutcome>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_write(&write).await {
-                Ok(outcome) => return Ok(outcome),
+            match self.try_write_all(&writes).await {
+                Ok(outcomes) => return Ok(outcomes),
                 Err((_, true)) if attempt < WRITE_ATTEMPTS => continue,
                 Err((e, _)) => return Err(e),
             }

@@ -151,11 +151,16 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        let mut outcomes = self.write_all(vec![write]).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Backend("no outcome".into()))
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> StoreResult<Vec<WriteOutcome>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         {
             let jobs = self.jobs.lock().expect("writer queue");
             let sender = jobs.as_ref().ok_or(StoreError::ShuttingDown)?;
-            sender.send(Job { write, reply }).map_err(|_| StoreError::ShuttingDown)?;
+            sender.send(Job { writes, reply }).map_err(|_| StoreError::ShuttingDown)?;
         }
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }

@@ -16,9 +16,10 @@ use crate::backend;
 /// Upper bound on writes sharing one commit; keeps a commit's latency bounded.
 const MAX_BATCH: usize = 256;
 
+/// Writes that succeed or fail together (one for a plain write, many for a transaction).
 pub(crate) struct Job {
-    pub write: Write,
-    pub reply: oneshot::Sender<StoreResult<WriteOutcome>>,
+    pub writes: Vec<Write>,
+    pub reply: oneshot::Sender<StoreResult<Vec<WriteOutcome>>>,
 }
 
 pub(crate) struct Writer {
@@ -56,7 +57,7 @@ impl Writer {
             return;
         }
         for job in &batch {
-            results.push(self.apply_in_savepoint(&job.write));
+            results.push(self.apply_in_savepoint(&job.writes));
         }
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -70,9 +71,9 @@ impl Writer {
         }
     }
 
-    fn apply_in_savepoint(&mut self, write: &Write) -> StoreResult<WriteOutcome> {
+    fn apply_in_savepoint(&mut self, writes: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
         self.conn.execute_batch("SAVEPOINT write").map_err(backend)?;
-        let result = self.apply(write);
+        let result = writes.iter().map(|w| self.apply(w)).collect::<StoreResult<Vec<_>>>();
         let end = if result.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
         self.conn.execute_batch(end).map_err(backend)?;
         result

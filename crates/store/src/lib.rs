@@ -347,6 +347,8 @@ pub trait ResourceStore: Send + Sync + 'static {
         version_id: u64,
     ) -> StoreResult<Option<StoredVersion>>;
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome>;
+    /// Several writes as one transaction: all happen, or (on the first error) none does.
+    async fn write_all(&self, writes: Vec<Write>) -> StoreResult<Vec<WriteOutcome>>;
     async fn history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
     /// Current resources matching a search, in the query's order, with their keys (`rid`, for
     /// cursors); the total when asked for.

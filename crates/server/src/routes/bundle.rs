@@ -1,15 +1,23 @@
 //! `POST /` with a Bundle: `batch` runs each entry as its own request through the same
 //! dispatcher and reports each outcome; a failing entry does not affect the others.
+//! `transaction` resolves every entry first (ids, `urn:uuid:` and conditional references,
+//! conditional criteria), validates every resource, and stores all writes in one store
+//! transaction: any failure leaves nothing behind and answers with that entry's outcome.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
+use helse_fhir_r4::{ResourceId, ResourceType};
+use helse_store::{Method as WriteMethod, Write, WriteOutcome};
 use serde_json::{Value, json};
 
 use crate::error::FhirError;
 use crate::interaction::InteractionKind;
-use crate::response::{FhirResponse, Payload};
-use crate::routes::fhir::{Ctx, dispatch};
+use crate::response::{FhirResponse, Payload, parse_etag};
+use crate::routes::fhir::{Ctx, dispatch, validated};
+use crate::routes::search;
 
 /// Entries one Bundle may carry.
 const MAX_ENTRIES: usize = 10_000;
@@ -35,9 +43,7 @@ pub async fn process(ctx: &Ctx<'_>, bundle: Value) -> Result<FhirResponse, FhirE
     }
     match bundle.get("type").and_then(Value::as_str) {
         Some("batch") => batch(ctx, &entries).await,
-        Some("transaction") => {
-            Err(FhirError::NotSupported("transaction Bundles are not supported yet".into()))
-        }
+        Some("transaction") => transaction(ctx, &entries).await,
         other => Err(FhirError::BadRequest(format!(
             "a Bundle posted to the base must be a batch or transaction, not {}",
             other.unwrap_or("untyped")
@@ -139,6 +145,309 @@ fn entry_request(entry: &Value) -> Result<(Method, Uri, HeaderMap, Body), FhirEr
         None => Body::empty(),
     };
     Ok((method, uri, headers, body))
+}
+
+/// One entry of a transaction, resolved.
+enum Planned {
+    Write {
+        write_index: usize,
+        status: StatusCode,
+    },
+    /// A conditional create that found its match: nothing to write.
+    Existing(helse_store::StoredVersion),
+    /// A delete that found nothing.
+    NothingDeleted,
+    Read,
+}
+
+fn order(method: &str) -> u8 {
+    match method {
+        "DELETE" => 0,
+        "POST" => 1,
+        "PUT" | "PATCH" => 2,
+        _ => 3,
+    }
+}
+
+fn entry_error(i: usize, e: FhirError) -> FhirError {
+    match e {
+        FhirError::BadRequest(m) => FhirError::BadRequest(format!("entry {i}: {m}")),
+        FhirError::NotFound(m) => FhirError::NotFound(format!("entry {i}: {m}")),
+        FhirError::PreconditionFailed(m) => FhirError::PreconditionFailed(format!("entry {i}: {m}")),
+        FhirError::NotSupported(m) => FhirError::NotSupported(format!("entry {i}: {m}")),
+        other => other,
+    }
+}
+
+/// What an entry URL names: a type, and an id or search criteria.
+type EntryTarget = (ResourceType, Option<ResourceId>, Vec<(String, String)>);
+
+/// Splits `Type/id` or `Type?criteria` from an entry URL.
+fn target(url: &str) -> Result<EntryTarget, FhirError> {
+    let relative = url.split_once("/fhir/").map_or(url, |(_, rest)| rest).trim_start_matches('/');
+    let (path, query) = relative.split_once('?').unwrap_or((relative, ""));
+    let mut parts = path.split('/');
+    let ty =
+        ResourceType::parse(parts.next().unwrap_or("")).map_err(|e| FhirError::BadRequest(e.to_string()))?;
+    let id =
+        parts.next().map(ResourceId::parse).transpose().map_err(|e| FhirError::BadRequest(e.to_string()))?;
+    let criteria: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|e| FhirError::BadRequest(format!("criteria in '{url}': {e}")))?;
+    Ok((ty, id, criteria))
+}
+
+/// Rewrites every `reference` that names another entry (`urn:uuid:…` or its fullUrl) or a
+/// search (`Patient?identifier=…`, which must match exactly one resource).
+fn references_to_rewrite(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "reference"
+                    && let Some(r) = v.as_str()
+                {
+                    out.push(r.to_owned());
+                } else {
+                    references_to_rewrite(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| references_to_rewrite(v, out)),
+        _ => {}
+    }
+}
+
+fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
+    match value {
+        Value::Object(obj) => {
+            for (k, v) in obj.iter_mut() {
+                match (k.as_str(), v.as_str().and_then(|r| map.get(r))) {
+                    ("reference", Some(new)) => *v = Value::String(new.clone()),
+                    _ => rewrite_references(v, map),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
+        _ => {}
+    }
+}
+
+async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, FhirError> {
+    let mut requests = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let request =
+            entry.get("request").ok_or_else(|| FhirError::BadRequest(format!("entry {i} has no request")))?;
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("").to_owned();
+        let url = request.get("url").and_then(Value::as_str).unwrap_or("").to_owned();
+        requests.push((i, method, url, request.clone()));
+    }
+    let mut sequence: Vec<usize> = (0..entries.len()).collect();
+    sequence.sort_by_key(|&i| order(&requests[i].1));
+
+    // 1. Where every entry lands; fullUrls of new resources map to their new ids.
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut targets: Vec<Option<(ResourceType, Option<ResourceId>)>> = vec![None; entries.len()];
+    for &i in &sequence {
+        let (_, method, url, request) = &requests[i];
+        if method == "GET" || method == "HEAD" {
+            continue;
+        }
+        let (ty, id, criteria) = target(url).map_err(|e| entry_error(i, e))?;
+        let id = match (method.as_str(), id) {
+            ("POST", _) => {
+                let existing = match request.get("ifNoneExist").and_then(Value::as_str) {
+                    Some(c) => {
+                        let crit: Vec<(String, String)> =
+                            serde_urlencoded::from_str(c.trim_start_matches('?')).map_err(|e| {
+                                entry_error(i, FhirError::BadRequest(format!("ifNoneExist: {e}")))
+                            })?;
+                        let found =
+                            search::resolve_criteria(ctx, ty, &crit).await.map_err(|e| entry_error(i, e))?;
+                        if found.len() > 1 {
+                            return Err(entry_error(
+                                i,
+                                FhirError::PreconditionFailed("ifNoneExist matches several resources".into()),
+                            ));
+                        }
+                        found.into_iter().next()
+                    }
+                    None => None,
+                };
+                Some(existing.unwrap_or_else(|| ResourceId::new_random(uuid::Uuid::new_v4())))
+            }
+            (_, Some(id)) => Some(id),
+            (_, None) => {
+                let found =
+                    search::resolve_criteria(ctx, ty, &criteria).await.map_err(|e| entry_error(i, e))?;
+                match (method.as_str(), found.len()) {
+                    (_, 0) if method == "PUT" => Some(ResourceId::new_random(uuid::Uuid::new_v4())),
+                    (_, 0) => None,
+                    (_, 1) => found.into_iter().next(),
+                    _ => {
+                        return Err(entry_error(
+                            i,
+                            FhirError::PreconditionFailed(format!("'{url}' matches several resources")),
+                        ));
+                    }
+                }
+            }
+        };
+        if let (Some(full_url), Some(id)) = (entries[i].get("fullUrl").and_then(Value::as_str), &id) {
+            ids.insert(full_url.to_owned(), format!("{ty}/{id}"));
+        }
+        targets[i] = Some((ty, id));
+    }
+
+    // 2. References to other entries or to searches become Type/id.
+    for entry in entries {
+        let mut refs = Vec::new();
+        if let Some(r) = entry.get("resource") {
+            references_to_rewrite(r, &mut refs);
+        }
+        for r in refs {
+            if ids.contains_key(&r) {
+                continue;
+            }
+            if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
+                return Err(FhirError::BadRequest(format!(
+                    "reference '{r}' names no entry of the transaction"
+                )));
+            }
+            if let Some((ty, query)) = r.split_once('?') {
+                let ty = ResourceType::parse(ty).map_err(|e| FhirError::BadRequest(e.to_string()))?;
+                let crit: Vec<(String, String)> = serde_urlencoded::from_str(query)
+                    .map_err(|e| FhirError::BadRequest(format!("reference '{r}': {e}")))?;
+                let found = search::resolve_criteria(ctx, ty, &crit).await?;
+                match found.as_slice() {
+                    [one] => {
+                        ids.insert(r.clone(), format!("{ty}/{one}"));
+                    }
+                    _ => {
+                        return Err(FhirError::PreconditionFailed(format!(
+                            "conditional reference '{r}' matches {} resources, not one",
+                            found.len()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    // 3. Every write, validated, in processing order.
+    let mut writes = Vec::new();
+    let mut planned: Vec<Option<Planned>> = (0..entries.len()).map(|_| None).collect();
+    for &i in &sequence {
+        let (_, method, _, request) = &requests[i];
+        let if_match = request
+            .get("ifMatch")
+            .and_then(Value::as_str)
+            .map(|v| parse_etag(v).ok_or_else(|| FhirError::BadRequest(format!("entry {i}: ifMatch '{v}'"))))
+            .transpose()?;
+        let plan = match (method.as_str(), targets[i].clone()) {
+            ("GET" | "HEAD", _) => Planned::Read,
+            ("DELETE", Some((ty, Some(id)))) => {
+                writes.push(Write::Delete { resource_type: ty, id, if_match });
+                Planned::Write { write_index: writes.len() - 1, status: StatusCode::NO_CONTENT }
+            }
+            ("DELETE", _) => Planned::NothingDeleted,
+            ("POST" | "PUT", Some((ty, Some(id)))) => {
+                let mut resource = entries[i].get("resource").cloned().ok_or_else(|| {
+                    FhirError::BadRequest(format!("entry {i}: {method} without a resource"))
+                })?;
+                if method == "POST"
+                    && request.get("ifNoneExist").is_some()
+                    && let Some(v) = ctx.state.store.read(ty, &id).await?
+                    && !v.is_deleted()
+                {
+                    planned[i] = Some(Planned::Existing(v));
+                    continue;
+                }
+                rewrite_references(&mut resource, &ids);
+                resource["id"] = Value::String(id.to_string());
+                let resource = validated(ty, resource).map_err(|e| entry_error(i, e))?;
+                let index = helse_search::index_entries(&resource);
+                let (write, status) = if method == "POST" {
+                    (Write::Create { resource_type: ty, id, resource, index }, StatusCode::CREATED)
+                } else {
+                    let write = Write::Update {
+                        resource_type: ty,
+                        id,
+                        resource,
+                        method: WriteMethod::Put,
+                        if_match,
+                        index,
+                    };
+                    (write, StatusCode::OK)
+                };
+                writes.push(write);
+                Planned::Write { write_index: writes.len() - 1, status }
+            }
+            (m, _) => {
+                return Err(FhirError::NotSupported(format!(
+                    "entry {i}: {m} is not supported in a transaction"
+                )));
+            }
+        };
+        planned[i] = Some(plan);
+    }
+
+    // 4. All or nothing.
+    let outcomes = ctx.state.store.write_all(writes).await?;
+
+    // 5. Reads see the committed state; answers in the entries' order.
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, plan) in planned.into_iter().enumerate() {
+        let entry = match plan.expect("every entry planned") {
+            Planned::Read => {
+                let (method, uri, headers, body) =
+                    entry_request(&entries[i]).map_err(|e| entry_error(i, e))?;
+                let response = match dispatch_boxed(ctx.state, method, uri, headers, body).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(),
+                };
+                response_entry(response).await
+            }
+            Planned::NothingDeleted => json!({"response": {"status": "204 No Content"}}),
+            Planned::Existing(v) => written_entry(ctx, &v, StatusCode::OK),
+            Planned::Write { write_index, status } => match outcomes[write_index].version() {
+                Some(v) => written_entry(
+                    ctx,
+                    v,
+                    match outcomes[write_index] {
+                        WriteOutcome::Created(_) => StatusCode::CREATED,
+                        _ => status,
+                    },
+                ),
+                None => json!({"response": {"status": "204 No Content"}}),
+            },
+        };
+        out.push(entry);
+    }
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "type": "transaction-response",
+        "entry": out,
+    });
+    Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
+}
+
+fn written_entry(ctx: &Ctx<'_>, v: &helse_store::StoredVersion, status: StatusCode) -> Value {
+    let mut entry = json!({
+        "fullUrl": format!("{}/{}/{}", ctx.base, v.resource_type, v.id),
+        "response": {
+            "status": format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")),
+            "location": format!("{}/{}/{}/_history/{}", ctx.base, v.resource_type, v.id, v.version_id),
+            "etag": crate::response::etag(v.version_id),
+            "lastModified": v.last_updated.to_string(),
+        },
+    });
+    if let Some(body) = &v.body
+        && let Ok(resource) = serde_json::from_str::<Value>(body)
+        && status != StatusCode::NO_CONTENT
+    {
+        entry["resource"] = resource;
+    }
+    entry
 }
 
 /// The `response` part of a response entry (and the resource or outcome it returned).

@@ -299,7 +299,7 @@ fn expect_resource(body: RequestBody) -> Result<Value, FhirError> {
 }
 
 /// Checks shape and type, then validates; returns the resource ready to store.
-fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
+pub(crate) fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirError> {
     if !value.is_object() {
         return Err(FhirError::MalformedJson("a resource must be a JSON object".into()));
     }

@@ -3,7 +3,11 @@
 use helse_test_support::{Backend, TestServer, on_both_stores};
 use serde_json::json;
 
-on_both_stores!(batch_entries_succeed_and_fail_independently);
+on_both_stores!(
+    batch_entries_succeed_and_fail_independently,
+    transaction_rewrites_references_and_resolves_conditions,
+    transaction_is_all_or_nothing,
+);
 
 async fn batch_entries_succeed_and_fail_independently(backend: Backend) {
     let s = TestServer::start(backend).await;
@@ -56,5 +60,75 @@ async fn batch_entries_succeed_and_fail_independently(backend: Backend) {
     assert_eq!(s.get("").await.status, 405);
     let nested = json!({"resourceType": "Bundle", "type": "batch", "entry": [{"resource": batch, "request": {"method": "POST", "url": ""}}]});
     assert_eq!(s.post("", &nested).await.json()["entry"][0]["response"]["status"], "400 Bad Request");
+    s.stop().await;
+}
+
+async fn transaction_rewrites_references_and_resolves_conditions(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.put(
+        "Organization/legekontor",
+        &json!({"resourceType": "Organization", "id": "legekontor",
+        "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.101", "value": "974600951"}]}),
+    )
+    .await;
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Observation?subject:Patient.family=Berg"}},
+        {"fullUrl": "urn:uuid:6b2c1a4e-0000-4000-8000-000000000002", "request": {"method": "POST", "url": "Observation"},
+         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "puls"},
+                      "subject": {"reference": "urn:uuid:6b2c1a4e-0000-4000-8000-000000000001"}}},
+        {"fullUrl": "urn:uuid:6b2c1a4e-0000-4000-8000-000000000001", "request": {"method": "POST", "url": "Patient"},
+         "resource": {"resourceType": "Patient", "name": [{"family": "Berg"}],
+                      "managingOrganization": {"reference": "Organization?identifier=urn:oid:2.16.578.1.12.4.1.4.101|974600951"}}},
+        {"request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=urn:oid:2.16.578.1.12.4.1.4.101|974600951"},
+         "resource": {"resourceType": "Organization", "name": "would be a duplicate"}},
+    ]});
+    let r = s.post("", &tx).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let out = r.json();
+    assert_eq!(out["type"], "transaction-response");
+    let entries = out["entry"].as_array().unwrap();
+    let statuses: Vec<&str> = entries.iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["200 OK", "201 Created", "201 Created", "200 OK"]);
+    let patient_id = entries[2]["resource"]["id"].as_str().unwrap();
+    assert_eq!(entries[1]["resource"]["subject"]["reference"], format!("Patient/{patient_id}"));
+    assert_eq!(entries[2]["resource"]["managingOrganization"]["reference"], "Organization/legekontor");
+    assert_eq!(entries[3]["resource"]["id"], "legekontor", "ifNoneExist found the existing one");
+    assert_eq!(entries[0]["resource"]["total"], 1, "GET runs after the writes");
+    assert_eq!(s.get("Organization?_summary=count").await.json()["total"], 1);
+    let found = s.get(&format!("Observation?patient={patient_id}")).await.json();
+    assert_eq!(found["total"], 1);
+
+    let dangling = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Observation"}, "resource": {"resourceType": "Observation", "status": "final",
+         "code": {"text": "x"}, "subject": {"reference": "urn:uuid:6b2c1a4e-0000-4000-8000-0000000000ff"}}}]});
+    assert_eq!(s.post("", &dangling).await.status, 400);
+    s.stop().await;
+}
+
+async fn transaction_is_all_or_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.put("Patient/p1", &json!({"resourceType": "Patient", "id": "p1"})).await;
+    let before = s.version_count().await;
+    let good = json!({"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "female"}});
+    // Invalid content: refused before anything is written.
+    let invalid = json!({"resourceType": "Bundle", "type": "transaction", "entry": [good,
+        {"request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient", "gender": "boy"}}]});
+    let r = s.post("", &invalid).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.issue_code(), "code-invalid");
+    // A conflict met inside the store after the first entry was written: rolled back too.
+    let conflict = json!({"resourceType": "Bundle", "type": "transaction", "entry": [good,
+        {"request": {"method": "DELETE", "url": "Patient/p1", "ifMatch": "W/\"9\""}}]});
+    let r = s.post("", &conflict).await;
+    assert_eq!(r.status, 412, "{}", r.text);
+    let ambiguous = json!({"resourceType": "Bundle", "type": "transaction", "entry": [good,
+        {"request": {"method": "PUT", "url": "Patient?gender=female,male,other,unknown"}, "resource": {"resourceType": "Patient"}},
+        good]});
+    s.post("", &json!({"resourceType": "Bundle", "type": "batch", "entry": [good, good]})).await;
+    let before_ambiguous = s.version_count().await;
+    assert_eq!(s.post("", &ambiguous).await.status, 412);
+    assert_eq!(s.version_count().await, before_ambiguous);
+    assert_eq!(before_ambiguous, before + 2, "only the batch wrote");
+    assert_eq!(s.get("Patient/p1").await.status, 200);
     s.stop().await;
 }
