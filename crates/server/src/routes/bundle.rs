@@ -104,9 +104,8 @@ fn entry_request(entry: &Value) -> Result<(Method, Uri, HeaderMap, Body), FhirEr
         })
         .ok_or_else(|| FhirError::BadRequest(format!("entry method '{method_text}' is not supported")))?;
     let url = request.get("url").and_then(Value::as_str).unwrap_or("");
-    // Entries name a path relative to the base; an absolute URL of ours would work too, but
-    // nothing outside this server can be reached from a batch.
-    let relative = url.split_once("/fhir/").map_or(url, |(_, rest)| rest).trim_start_matches('/');
+    // Nothing outside this server can be reached from a Bundle: absolute URLs name Type/id here.
+    let relative = relative_url(url);
     if relative.is_empty() {
         return Err(FhirError::BadRequest("entry url is empty (Bundles do not nest)".into()));
     }
@@ -182,9 +181,26 @@ fn entry_error(i: usize, e: FhirError) -> FhirError {
 /// What an entry URL names: a type, and an id or search criteria.
 type EntryTarget = (ResourceType, Option<ResourceId>, Vec<(String, String)>);
 
+/// An entry URL relative to a base: `Patient/1`, `Patient?x=y`. Absolute URLs, ours or
+/// another base's (`http://hl7.org/fhir/us/sdc/Questionnaire/54127-6`), name `Type/id`.
+fn relative_url(url: &str) -> String {
+    if url.contains("://")
+        && let Some((ty, id)) = helse_fhir_r4::reference_target(url.split('?').next().unwrap_or(url))
+    {
+        return format!("{ty}/{id}");
+    }
+    url.trim_start_matches('/').to_owned()
+}
+
+/// `ifNoneExist` criteria; some clients (and HL7's own examples) prefix them with `Type?`.
+pub(crate) fn criteria_of(text: &str) -> &str {
+    text.split_once('?').map_or(text, |(_, query)| query)
+}
+
 /// Splits `Type/id` or `Type?criteria` from an entry URL.
 fn target(url: &str) -> Result<EntryTarget, FhirError> {
-    let relative = url.split_once("/fhir/").map_or(url, |(_, rest)| rest).trim_start_matches('/');
+    let relative = relative_url(url);
+    let relative = relative.as_str();
     let (path, query) = relative.split_once('?').unwrap_or((relative, ""));
     let mut parts = path.split('/');
     let ty =
@@ -216,17 +232,30 @@ fn references_to_rewrite(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
+/// The base of an absolute fullUrl (`http://x/fhir/` of `http://x/fhir/Patient/1`): a
+/// relative reference inside that entry is resolved against it, as the specification says.
+fn full_url_base(entry: &Value) -> Option<String> {
+    let full_url = entry.get("fullUrl")?.as_str()?;
+    let (ty, id) = helse_fhir_r4::reference_target(full_url)?;
+    full_url.contains("://").then(|| full_url.trim_end_matches(&format!("{ty}/{id}")).to_owned())
+}
+
+/// The entry a reference names, by its literal text or resolved against the fullUrl base.
+fn mapped<'m>(map: &'m HashMap<String, String>, reference: &str, base: Option<&str>) -> Option<&'m String> {
+    map.get(reference).or_else(|| base.and_then(|b| map.get(&format!("{b}{reference}"))))
+}
+
+fn rewrite_references(value: &mut Value, map: &HashMap<String, String>, base: Option<&str>) {
     match value {
         Value::Object(obj) => {
             for (k, v) in obj.iter_mut() {
-                match (k.as_str(), v.as_str().and_then(|r| map.get(r))) {
+                match (k.as_str(), v.as_str().and_then(|r| mapped(map, r, base))) {
                     ("reference", Some(new)) => *v = Value::String(new.clone()),
-                    _ => rewrite_references(v, map),
+                    _ => rewrite_references(v, map, base),
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map, base)),
         _ => {}
     }
 }
@@ -256,8 +285,8 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
             ("POST", _) => {
                 let existing = match request.get("ifNoneExist").and_then(Value::as_str) {
                     Some(c) => {
-                        let crit: Vec<(String, String)> =
-                            serde_urlencoded::from_str(c.trim_start_matches('?')).map_err(|e| {
+                        let crit: Vec<(String, String)> = serde_urlencoded::from_str(criteria_of(c))
+                            .map_err(|e| {
                                 entry_error(i, FhirError::BadRequest(format!("ifNoneExist: {e}")))
                             })?;
                         let found =
@@ -293,6 +322,14 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
         };
         if let (Some(full_url), Some(id)) = (entries[i].get("fullUrl").and_then(Value::as_str), &id) {
             ids.insert(full_url.to_owned(), format!("{ty}/{id}"));
+            // A created resource whose fullUrl is `http://other/base/Patient/a2` is also what a
+            // plain `Patient/a2` in the Bundle means: the client's own name for it.
+            if method == "POST"
+                && full_url.contains("://")
+                && let Some((t, old)) = helse_fhir_r4::reference_target(full_url)
+            {
+                ids.entry(format!("{t}/{old}")).or_insert_with(|| format!("{ty}/{id}"));
+            }
         }
         targets[i] = Some((ty, id));
     }
@@ -303,8 +340,9 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
         if let Some(r) = entry.get("resource") {
             references_to_rewrite(r, &mut refs);
         }
+        let base = full_url_base(entry);
         for r in refs {
-            if ids.contains_key(&r) {
+            if mapped(&ids, &r, base.as_deref()).is_some() {
                 continue;
             }
             if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
@@ -361,7 +399,7 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
                     planned[i] = Some(Planned::Existing(v));
                     continue;
                 }
-                rewrite_references(&mut resource, &ids);
+                rewrite_references(&mut resource, &ids, full_url_base(&entries[i]).as_deref());
                 resource["id"] = Value::String(id.to_string());
                 let resource = validated(ty, resource).map_err(|e| entry_error(i, e))?;
                 let index = helse_search::index_entries(&resource);

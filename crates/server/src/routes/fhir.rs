@@ -387,7 +387,7 @@ async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<Fh
     let resource = validated(ty, expect_resource(body)?)?;
     if let Some(criteria) = ctx.header(header::HeaderName::from_static("if-none-exist")) {
         let criteria: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
-            &format!("/?{}", criteria.trim_start_matches('?'))
+            &format!("/?{}", super::bundle::criteria_of(criteria))
                 .parse::<Uri>()
                 .map_err(|_| FhirError::BadRequest("If-None-Exist is not a query".into()))?,
         )

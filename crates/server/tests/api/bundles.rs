@@ -7,6 +7,7 @@ on_both_stores!(
     batch_entries_succeed_and_fail_independently,
     transaction_rewrites_references_and_resolves_conditions,
     transaction_is_all_or_nothing,
+    official_example_bundles,
 );
 
 async fn batch_entries_succeed_and_fail_independently(backend: Backend) {
@@ -130,5 +131,49 @@ async fn transaction_is_all_or_nothing(backend: Backend) {
     assert_eq!(s.version_count().await, before_ambiguous);
     assert_eq!(before_ambiguous, before + 2, "only the batch wrote");
     assert_eq!(s.get("Patient/p1").await.status, 200);
+    s.stop().await;
+}
+
+/// HL7's own transaction and batch examples (npm `hl7.fhir.r4.examples@4.0.1`).
+async fn official_example_bundles(backend: Backend) {
+    let dir = std::path::PathBuf::from(std::env::var("HELSE_R4_EXAMPLES").expect("run with scripts/test"))
+        .join("package");
+    let load = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("Bundle-{name}.json"))).unwrap())
+            .unwrap()
+    };
+    let s = TestServer::start(backend).await;
+    for name in ["hla-1", "ussg-fht", "xds"] {
+        let r = s.post("", &load(name)).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+        let out = r.json();
+        assert_eq!(out["type"], "transaction-response");
+        assert!(
+            out["entry"].as_array().unwrap().iter().all(|e| e["response"]["status"] == "201 Created"),
+            "{name}"
+        );
+    }
+    // xds: relative references to entries with absolute fullUrls point at what was created.
+    let docs = s.get("DocumentReference?_include=DocumentReference:subject").await.json();
+    let kinds: Vec<&str> = docs["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["DocumentReference", "Patient"]);
+    // ussg-fht: entry URLs under another base name Type/id here.
+    assert_eq!(s.get("Questionnaire/54127-6").await.status, 200);
+    for name in ["bundle-request-medsallergies", "bundle-request-simplesummary"] {
+        let r = s.post("", &load(name)).await;
+        assert_eq!(r.json()["type"], "batch-response", "{name}");
+    }
+    // The spec's showcase transaction updates Patient/123a at version 2 and calls
+    // ValueSet/$lookup, which do not exist here: it must fail whole, storing nothing.
+    let before = s.version_count().await;
+    let r = s.post("", &load("bundle-transaction")).await;
+    assert!(r.status >= 400, "{}", r.text);
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    assert_eq!(s.version_count().await, before);
     s.stop().await;
 }
