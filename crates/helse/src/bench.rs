@@ -188,5 +188,35 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             ids = std::sync::Arc::new(r.created_ids);
         }
     }
+    transaction_phase(&target).await
+}
+
+/// One transaction Bundle of 1,000 entries: 500 Patients and 500 Observations referring to
+/// them by `urn:uuid:`; prints how long it took, three times.
+async fn transaction_phase(target: &Target) -> anyhow::Result<()> {
+    let mut sender = connect(target).await?;
+    for round in 0..3 {
+        let mut entries = Vec::with_capacity(1000);
+        for i in 0..500 {
+            let full_url = format!("urn:uuid:00000000-0000-4000-8000-{round:04}{i:08}");
+            entries.push(format!(
+                r#"{{"fullUrl":"{full_url}","request":{{"method":"POST","url":"Patient"}},"resource":{}}}"#,
+                patient(i, None)
+            ));
+            entries.push(format!(
+                r#"{{"request":{{"method":"POST","url":"Observation"}},"resource":{{"resourceType":"Observation","status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4"}}]}},"subject":{{"reference":"{full_url}"}},"valueQuantity":{{"value":{},"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}}}}}"#,
+                60 + i % 40
+            ));
+        }
+        let body =
+            format!(r#"{{"resourceType":"Bundle","type":"transaction","entry":[{}]}}"#, entries.join(","));
+        let started = Instant::now();
+        let (status, _) = send(&mut sender, target, "POST", "", Some(body)).await?;
+        let elapsed = started.elapsed();
+        if status != StatusCode::OK {
+            bail!("transaction answered {status}");
+        }
+        println!("transaction of 1000 entries: {:.0} ms", elapsed.as_secs_f64() * 1000.0);
+    }
     Ok(())
 }
