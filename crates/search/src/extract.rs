@@ -21,6 +21,9 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
             ParamType::Composite => composite_entries(resource, param, &mut out),
             _ => {
                 for item in param.expression.evaluate(resource) {
+                    if param.ty == ParamType::Reference {
+                        contained_entries(resource, &param.code, &item, &mut out);
+                    }
                     let modifier_rows = modifier_values(param.ty, &item);
                     let rows = values(param.ty, &item).into_iter().map(|v| (param.code.clone(), v));
                     let modifier_rows = modifier_rows
@@ -37,6 +40,35 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
         }
     }
     out
+}
+
+/// A reference to a contained resource (`#p1`) is not a row of its own: the contained
+/// resource's values are indexed on the container as `code:Type.param`, so that chains such
+/// as `subject.name=…` reach into it.
+fn contained_entries(resource: &Value, code: &str, item: &Item<'_>, out: &mut Vec<IndexEntry>) {
+    let Some(local) = item.value.get("reference").and_then(Value::as_str).and_then(|r| r.strip_prefix('#'))
+    else {
+        return;
+    };
+    let Some(contained) = resource
+        .get("contained")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|r| r.get("id").and_then(Value::as_str) == Some(local)))
+    else {
+        return;
+    };
+    let Some(ty) = contained.get("resourceType").and_then(Value::as_str) else { return };
+    for entry in index_entries(contained) {
+        // One level only, and no composite or modifier rows.
+        if entry.param.contains([':', '$', '.']) {
+            continue;
+        }
+        let entry =
+            IndexEntry { param: format!("{code}:{ty}.{}", entry.param), value: entry.value, group: None };
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
 }
 
 /// A composite parameter's rows: for each element its expression selects (group 1, 2, …),

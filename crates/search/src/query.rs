@@ -134,11 +134,15 @@ fn parse_clause(resource_type: &str, name: &str, value: &str) -> Result<Clause, 
                 continue;
             }
             let inner = parse_clause(&target, tail, value)?;
+            // A contained target is indexed on the container as `code:Type.param`.
+            let contained: Option<Vec<Condition>> =
+                inner.0.iter().map(|c| contained_condition(c, &format!("{code}:{target}."))).collect();
             conditions.push(Condition::Chain {
                 param: code.to_owned(),
                 target_type: target,
                 inner: vec![inner],
             });
+            conditions.extend(contained.into_iter().flatten());
         }
         if conditions.is_empty() {
             return Err(SearchError::UnknownParameter(format!("chain {name}")));
@@ -366,6 +370,31 @@ fn reference_condition(
     // A bare id: any target type, unless the modifier or a single target narrows it.
     let target_type = type_modifier.or_else(|| (targets.len() == 1).then(|| targets[0].clone()));
     Ok(Condition::Reference { param, target_type, target_id: Some(v.to_owned()), url: None })
+}
+
+/// The condition on a contained target's rows, which sit on the container under
+/// `prefix` + the parameter's code. Only one level: a chain inside a contained resource is not.
+fn contained_condition(c: &Condition, prefix: &str) -> Option<Condition> {
+    let renamed = |param: &str| format!("{prefix}{param}");
+    Some(match c.clone() {
+        Condition::Token { param, system, code } => Condition::Token { param: renamed(&param), system, code },
+        Condition::TokenText { param, text } => Condition::TokenText { param: renamed(&param), text },
+        Condition::String { param, value, mode } => Condition::String { param: renamed(&param), value, mode },
+        Condition::Date { param, prefix: p, start, end } => {
+            Condition::Date { param: renamed(&param), prefix: p, start, end }
+        }
+        Condition::Number { param, prefix: p, low, high } => {
+            Condition::Number { param: renamed(&param), prefix: p, low, high }
+        }
+        Condition::Quantity { param, prefix: p, low, high, system, code } => {
+            Condition::Quantity { param: renamed(&param), prefix: p, low, high, system, code }
+        }
+        Condition::Uri { param, value, mode } => Condition::Uri { param: renamed(&param), value, mode },
+        Condition::Reference { param, target_type, target_id, url } => {
+            Condition::Reference { param: renamed(&param), target_type, target_id, url }
+        }
+        _ => return None,
+    })
 }
 
 /// `_has:Observation:patient:code=x` (and nested `_has:…:_has:…`).

@@ -10,6 +10,7 @@ on_both_stores!(
     compartments_and_everything,
     pages_stay_put_while_writes_happen,
     composite_parameters_match_within_one_element,
+    chains_reach_into_contained_resources,
 );
 
 async fn load(s: &TestServer, resources: &[Value]) {
@@ -353,5 +354,23 @@ async fn composite_parameters_match_within_one_element(backend: Backend) {
         400,
         "both parts are required"
     );
+    s.stop().await;
+}
+
+async fn chains_reach_into_contained_resources(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let obs = json!({"resourceType": "Observation", "id": "with-contained", "status": "final", "code": {"text": "x"},
+        "contained": [{"resourceType": "Patient", "id": "p1", "name": [{"family": "Innebygd"}], "gender": "other"}],
+        "subject": {"reference": "#p1"}});
+    load(&s, &[obs, json!({"resourceType": "Patient", "id": "outside", "name": [{"family": "Innebygd"}]}),
+        json!({"resourceType": "Observation", "id": "with-reference", "status": "final", "code": {"text": "x"},
+               "subject": {"reference": "Patient/outside"}})]).await;
+    assert_eq!(
+        ids(&s, "Observation?subject:Patient.family=innebygd").await,
+        ["with-contained", "with-reference"]
+    );
+    assert_eq!(ids(&s, "Observation?subject.gender=other").await, ["with-contained"]);
+    assert_eq!(ids(&s, "Observation?patient.family=innebygd").await, ["with-contained", "with-reference"]);
+    assert_eq!(ids(&s, "Observation?subject:Patient.family=nobody").await, Vec::<String>::new());
     s.stop().await;
 }
