@@ -75,10 +75,12 @@ impl PostgresStore {
         existed: bool,
     ) -> Result<(), tokio_postgres::Error> {
         if existed {
-            for table in IndexTable::ALL {
-                let sql = format!("DELETE FROM {} WHERE rid = $1", table.name());
-                tx.execute(&sql, &[&rid]).await?;
-            }
+            // Sent together: pipelined on the connection.
+            let deletes: Vec<String> =
+                IndexTable::ALL.iter().map(|t| format!("DELETE FROM {} WHERE rid = $1", t.name())).collect();
+            let params: [&(dyn ToSql + Sync); 1] = [&rid];
+            futures::future::try_join_all(deletes.iter().map(|sql| tx.execute(sql.as_str(), &params)))
+                .await?;
         }
         let inserts: Vec<(String, Vec<Box<dyn ToSql + Sync + Send>>)> =
             index_inserts(ty.as_str(), rid, index)
@@ -99,10 +101,9 @@ impl PostgresStore {
     async fn try_write_all(&self, writes: &[Write]) -> Result<Vec<WriteOutcome>, (StoreError, bool)> {
         let mut client = self.pool.get().await.map_err(|e| (backend(e), false))?;
         let tx = client.transaction().await.map_err(retryable)?;
-        let mut outcomes = Vec::with_capacity(writes.len());
-        for write in writes {
-            outcomes.push(self.apply(&tx, write).await?);
-        }
+        // The writes touch distinct resources (the server refuses a Bundle that writes one
+        // twice), so their statements are pipelined on the connection rather than awaited in turn.
+        let outcomes = futures::future::try_join_all(writes.iter().map(|w| self.apply(&tx, w))).await?;
         tx.commit().await.map_err(retryable)?;
         Ok(outcomes)
     }
@@ -170,10 +171,18 @@ impl PostgresStore {
             stamp_meta(&mut r, id.as_str(), version_id, last_updated);
             Arc::from(serde_json::to_string(&r).expect("JSON values serialize"))
         });
-        let seq: i64 = tx
+        // The version row and the current-version pointer in one statement (one round trip).
+        let rid: i64 = tx
             .query_one(
-                "INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, body)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                "WITH v AS (
+                   INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, body)
+                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq
+                 )
+                 INSERT INTO resources (resource_type, id, version_id, seq, deleted)
+                 SELECT $1, $2, $3, v.seq, $7 FROM v
+                 ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
+                   seq = excluded.seq, deleted = excluded.deleted
+                 RETURNING rid",
                 &[
                     &ty.as_str(),
                     &id.as_str(),
@@ -181,18 +190,8 @@ impl PostgresStore {
                     &last_updated.millis(),
                     &method.as_str(),
                     &body.as_deref(),
+                    &body.is_none(),
                 ],
-            )
-            .await
-            .map_err(fail)?
-            .get(0);
-        let rid: i64 = tx
-            .query_one(
-                "INSERT INTO resources (resource_type, id, version_id, seq, deleted) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id,
-                   seq = excluded.seq, deleted = excluded.deleted
-                 RETURNING rid",
-                &[&ty.as_str(), &id.as_str(), &(version_id as i64), &seq, &body.is_none()],
             )
             .await
             .map_err(fail)?

@@ -428,7 +428,23 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
         planned[i] = Some(plan);
     }
 
-    // 4. All or nothing.
+    // 4. All or nothing. A resource written twice in one transaction is ambiguous (and the
+    // specification forbids it).
+    let mut touched = std::collections::HashSet::new();
+    for w in &writes {
+        let key = match w {
+            Write::Create { resource_type, id, .. }
+            | Write::Update { resource_type, id, .. }
+            | Write::Delete { resource_type, id, .. }
+            | Write::Reindex { resource_type, id, .. } => (*resource_type, id.clone()),
+        };
+        if !touched.insert(key.clone()) {
+            return Err(FhirError::BadRequest(format!(
+                "the transaction writes {}/{} more than once",
+                key.0, key.1
+            )));
+        }
+    }
     let outcomes = ctx.state.store.write_all(writes).await?;
 
     // 5. Reads see the committed state; answers in the entries' order.

@@ -130,6 +130,12 @@ async fn transaction_is_all_or_nothing(backend: Backend) {
     assert_eq!(s.post("", &ambiguous).await.status, 412);
     assert_eq!(s.version_count().await, before_ambiguous);
     assert_eq!(before_ambiguous, before + 2, "only the batch wrote");
+    let twice = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "PUT", "url": "Patient/p1"}, "resource": {"resourceType": "Patient", "id": "p1"}},
+        {"request": {"method": "DELETE", "url": "Patient/p1"}}]});
+    let r = s.post("", &twice).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(s.version_count().await, before_ambiguous);
     assert_eq!(s.get("Patient/p1").await.status, 200);
     s.stop().await;
 }
