@@ -50,15 +50,17 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
         .iter()
         .map(|c| format!("http://hl7.org/fhir/CompartmentDefinition/{c}"))
         .collect();
-    let mut rest = json!({
+    let rest = json!({
         "mode": "server",
         "resource": resources,
-        "interaction": [{"code": InteractionKind::HistorySystem.code()}, {"code": InteractionKind::Batch.code()}],
+        // `POST /` takes both kinds of Bundle (routes/bundle.rs).
+        "interaction": [
+            {"code": InteractionKind::HistorySystem.code()},
+            {"code": InteractionKind::Batch.code()},
+            {"code": "transaction"},
+        ],
         "compartment": compartments,
     });
-    if base_url.is_some() {
-        rest["documentation"] = json!("Helse FHIR R4 server");
-    }
     let mut cs = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

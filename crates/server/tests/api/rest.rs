@@ -282,6 +282,13 @@ async fn capability_statement_and_operator_endpoints(backend: Backend) {
     for code in ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create"] {
         assert!(codes.contains(&code), "{code} missing");
     }
+    let system: Vec<&str> = cs["rest"][0]["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(system, ["history-system", "batch", "transaction"]);
     let root = format!("http://{}", s.addr);
     assert_eq!(s.client.get(format!("{root}/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(s.client.get(format!("{root}/readyz")).send().await.unwrap().status(), 200);
