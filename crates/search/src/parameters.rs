@@ -74,7 +74,6 @@ pub struct SearchParam {
     pub code: String,
     pub ty: ParamType,
     pub expression: Expression,
-    pub expression_text: String,
     pub targets: Vec<String>,
     /// For composite parameters, in order; empty otherwise.
     pub components: Vec<Component>,
@@ -141,7 +140,6 @@ impl SearchParameters {
                 code: raw.code,
                 ty: raw.ty,
                 expression,
-                expression_text: raw.expression,
                 targets: raw.target.unwrap_or_default(),
                 components,
             });

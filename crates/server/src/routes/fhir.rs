@@ -38,16 +38,21 @@ impl Ctx<'_> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn prefer(&self, key: &str) -> Option<&str> {
-        self.headers
-            .get_all("prefer")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split([',', ';']))
-            .find_map(|p| {
-                let (k, v) = p.trim().split_once('=')?;
-                (k.trim() == key).then(|| v.trim().trim_matches('"'))
-            })
+        prefer(self.headers, key)
     }
+}
+
+/// A `Prefer` header preference, e.g. `return` or `handling`.
+fn prefer<'h>(headers: &'h HeaderMap, key: &str) -> Option<&'h str> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"'))
+        })
 }
 
 /// `_count`, bounded by the configured maximum.
@@ -137,9 +142,8 @@ pub(crate) async fn dispatch(
         Some(b) => b.clone(),
         None => format!("http://{}/fhir", header(header::HOST).unwrap_or("localhost")),
     };
-    let ctx = Ctx { state, base, query: &query, headers, presentation: &presentation, strict: false };
-    let strict = ctx.prefer("handling") == Some("strict");
-    let ctx = Ctx { strict, ..ctx };
+    let strict = prefer(headers, "handling") == Some("strict");
+    let ctx = Ctx { state, base, query: &query, headers, presentation: &presentation, strict };
 
     let needs_body = matches!(
         interaction,

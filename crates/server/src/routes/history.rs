@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::error::FhirError;
 use crate::response::{FhirResponse, Payload, Presentation, etag};
 use crate::routes::fhir::{Ctx, page_size};
+use crate::routes::paging::{page_url, result_bundle};
 
 pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse, FhirError> {
     if let HistoryScope::Instance(ty, id) = &scope
@@ -44,31 +45,16 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         HistoryScope::Type(t) => format!("{t}/_history"),
         HistoryScope::Instance(t, id) => format!("{t}/{id}/_history"),
     };
-    let mut keep: Vec<(String, String)> = ctx.query.iter().filter(|(k, _)| k != "_cursor").cloned().collect();
-    let link = |params: &[(String, String)]| {
-        let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-        if q.is_empty() {
-            format!("{}/{self_path}", ctx.base)
-        } else {
-            format!("{}/{self_path}?{}", ctx.base, q.join("&"))
-        }
-    };
-    let mut links = vec![json!({"relation": "self", "url": link(ctx.query)})];
+    let this_page = ctx.param("_cursor").map(|c| format!("_cursor={c}"));
+    let mut links =
+        vec![json!({"relation": "self", "url": page_url(ctx, &self_path, &["_cursor"], this_page)})];
     if let Some(next) = page.next_before_seq {
-        keep.push(("_cursor".into(), next.to_string()));
-        links.push(json!({"relation": "next", "url": link(&keep)}));
+        let next = Some(format!("_cursor={next}"));
+        links.push(json!({"relation": "next", "url": page_url(ctx, &self_path, &["_cursor"], next)}));
     }
     let entries: Vec<Value> =
         page.versions.iter().map(|(_, v)| history_entry(ctx, v)).collect::<Result<_, _>>()?;
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "meta": {"lastUpdated": Instant::now().to_string()},
-        "type": "history",
-        "total": page.total,
-        "link": links,
-        "entry": entries,
-    });
+    let bundle = result_bundle("history", Some(page.total), links, entries);
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }
 
@@ -97,18 +83,4 @@ pub fn resource_value(body: &str, presentation: &Presentation) -> Result<Value, 
         .map_err(|e| FhirError::Internal(format!("stored body unreadable: {e}")))?;
     presentation.subset(&mut value);
     Ok(value)
-}
-
-/// Percent-encodes a query value for links.
-pub fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' | b':' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod fhir;
 pub mod health;
 pub mod history;
+pub mod paging;
 pub mod search;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, operation_outcome};
+use helse_fhir_r4::{Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
 use helse_search::{SearchError, parse_search};
 use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion};
@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use crate::error::FhirError;
 use crate::response::{FhirResponse, Payload};
 use crate::routes::fhir::{Ctx, page_size};
-use crate::routes::history::{encode, resource_value};
+use crate::routes::history::resource_value;
+use crate::routes::paging::{page_url, result_bundle};
 
 /// How many resources one `_revinclude` may add per page.
 const MAX_REVINCLUDE: usize = 1000;
@@ -117,25 +118,12 @@ pub async fn search(
         entries.push(json!({"resource": operation_outcome(&warnings), "search": {"mode": "outcome"}}));
     }
 
-    let base_query: Vec<String> = ctx
-        .query
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "_offset" | "_after" | "_before"))
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
+    const PAGING: &[&str] = &["_offset", "_after", "_before"];
     let path = match within {
         Some((compartment, id)) => format!("{compartment}/{id}/{ty}"),
         None => ty.to_string(),
     };
-    let url = |page: Option<String>| {
-        let mut q = base_query.clone();
-        q.extend(page);
-        if q.is_empty() {
-            format!("{}/{path}", ctx.base)
-        } else {
-            format!("{}/{path}?{}", ctx.base, q.join("&"))
-        }
-    };
+    let url = |page: Option<String>| page_url(ctx, &path, PAGING, page);
     let this_page = match cursor {
         Cursor::Start => (offset > 0).then(|| format!("_offset={offset}")),
         Cursor::After(a) => Some(format!("_after={a}")),
@@ -156,19 +144,7 @@ pub async fn search(
     if has_previous && (previous.is_some() || !keyset) {
         links.push(json!({"relation": "previous", "url": url(previous)}));
     }
-    let mut bundle = json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "meta": {"lastUpdated": Instant::now().to_string()},
-        "type": "searchset",
-        "link": links,
-    });
-    if let Some(t) = total {
-        bundle["total"] = json!(t);
-    }
-    if !entries.is_empty() {
-        bundle["entry"] = Value::Array(entries);
-    }
+    let bundle = result_bundle("searchset", total, links, entries);
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }
 
@@ -241,31 +217,13 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
     };
     let entries: Vec<Value> =
         all.iter().skip(offset).take(count).map(|v| entry(ctx, v, "match")).collect::<Result<_, _>>()?;
-    let base_query: Vec<String> =
-        ctx.query.iter().filter(|(k, _)| k != "_offset").map(|(k, v)| format!("{k}={}", encode(v))).collect();
-    let url = |off: usize| {
-        let mut q = base_query.clone();
-        if off > 0 {
-            q.push(format!("_offset={off}"));
-        }
-        let path = format!("{}/{ty}/{id}/$everything", ctx.base);
-        if q.is_empty() { path } else { format!("{path}?{}", q.join("&")) }
-    };
+    let path = format!("{ty}/{id}/$everything");
+    let url = |off: usize| page_url(ctx, &path, &["_offset"], (off > 0).then(|| format!("_offset={off}")));
     let mut links = vec![json!({"relation": "self", "url": url(offset)})];
     if offset + count < total {
         links.push(json!({"relation": "next", "url": url(offset + count)}));
     }
-    let mut bundle = json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "meta": {"lastUpdated": Instant::now().to_string()},
-        "type": "searchset",
-        "total": total,
-        "link": links,
-    });
-    if !entries.is_empty() {
-        bundle["entry"] = Value::Array(entries);
-    }
+    let bundle = result_bundle("searchset", Some(total as u64), links, entries);
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }
 
