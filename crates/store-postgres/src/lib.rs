@@ -12,7 +12,7 @@ use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
     HistoryPage, HistoryQuery, IndexTable, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
     StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_inserts,
-    redact_url, search_filter, write_index,
+    redact_url, search_filter, write_index, write_target,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -114,12 +114,7 @@ impl PostgresStore {
         write: &Write,
     ) -> Result<WriteOutcome, (StoreError, bool)> {
         let fail = retryable;
-        let (ty, id) = match write {
-            Write::Create { resource_type, id, .. }
-            | Write::Update { resource_type, id, .. }
-            | Write::Delete { resource_type, id, .. }
-            | Write::Reindex { resource_type, id, .. } => (*resource_type, id),
-        };
+        let (ty, id) = write_target(write);
         if let Write::Reindex { version_id, .. } = write {
             let row = tx
                 .query_opt(
@@ -148,6 +143,12 @@ impl PostgresStore {
             Write::Create { resource, .. } => {
                 if current.is_some() {
                     return Err((StoreError::Backend(format!("id {id} already exists")), false));
+                }
+                (1, Method::Post, Some(resource.clone()))
+            }
+            Write::CreateIfAbsent { resource, .. } => {
+                if current.is_some() {
+                    return Ok(WriteOutcome::AlreadyPresent);
                 }
                 (1, Method::Post, Some(resource.clone()))
             }

@@ -108,6 +108,14 @@ impl Writer {
                 self.write_index(*resource_type, rid, index, false)?;
                 Ok(WriteOutcome::Created(v))
             }
+            Write::CreateIfAbsent { resource_type, id, resource, index } => {
+                if self.current(*resource_type, id)?.is_some() {
+                    return Ok(WriteOutcome::AlreadyPresent);
+                }
+                let (v, rid) = self.insert(*resource_type, id, 1, Method::Post, Some(resource.clone()))?;
+                self.write_index(*resource_type, rid, index, false)?;
+                Ok(WriteOutcome::Created(v))
+            }
             Write::Update { resource_type, id, resource, method, if_match, index } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;

@@ -97,6 +97,14 @@ pub enum Write {
         id: ResourceId,
         if_match: Option<u64>,
     },
+    /// Create with the given id unless a resource with that id has ever been written: how a
+    /// bulk import writes, so that an import run again (after a crash, say) skips what is in.
+    CreateIfAbsent {
+        resource_type: ResourceType,
+        id: ResourceId,
+        resource: Value,
+        index: Vec<IndexEntry>,
+    },
     /// Replace the search index rows of `version_id`, if it is still the current version
     /// (a reindex running beside the server must not overwrite a newer version's rows).
     Reindex {
@@ -116,13 +124,15 @@ pub enum WriteOutcome {
     NothingToDelete,
     /// Index rows replaced (`true`), or left alone because a newer version exists (`false`).
     Reindexed(bool),
+    /// `CreateIfAbsent` found the id taken: nothing changed.
+    AlreadyPresent,
 }
 
 impl WriteOutcome {
     pub fn version(&self) -> Option<&StoredVersion> {
         match self {
             WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => Some(v),
-            WriteOutcome::NothingToDelete | WriteOutcome::Reindexed(_) => None,
+            WriteOutcome::NothingToDelete | WriteOutcome::Reindexed(_) | WriteOutcome::AlreadyPresent => None,
         }
     }
 }
@@ -175,8 +185,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The search-index rows a write carries.
 pub fn write_index(write: &Write) -> &[IndexEntry] {
     match write {
-        Write::Create { index, .. } | Write::Update { index, .. } | Write::Reindex { index, .. } => index,
+        Write::Create { index, .. }
+        | Write::Update { index, .. }
+        | Write::Reindex { index, .. }
+        | Write::CreateIfAbsent { index, .. } => index,
         Write::Delete { .. } => &[],
+    }
+}
+
+/// The resource a write concerns.
+pub fn write_target(write: &Write) -> (ResourceType, &ResourceId) {
+    match write {
+        Write::Create { resource_type, id, .. }
+        | Write::Update { resource_type, id, .. }
+        | Write::Delete { resource_type, id, .. }
+        | Write::CreateIfAbsent { resource_type, id, .. }
+        | Write::Reindex { resource_type, id, .. } => (*resource_type, id),
     }
 }
 

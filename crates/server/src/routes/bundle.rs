@@ -432,12 +432,8 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
     // specification forbids it).
     let mut touched = std::collections::HashSet::new();
     for w in &writes {
-        let key = match w {
-            Write::Create { resource_type, id, .. }
-            | Write::Update { resource_type, id, .. }
-            | Write::Delete { resource_type, id, .. }
-            | Write::Reindex { resource_type, id, .. } => (*resource_type, id.clone()),
-        };
+        let (ty, id) = helse_store::write_target(w);
+        let key = (ty, id.clone());
         if !touched.insert(key.clone()) {
             return Err(FhirError::BadRequest(format!(
                 "the transaction writes {}/{} more than once",

@@ -449,6 +449,16 @@ async fn update(
         }
         Some(_) => {}
     }
+    // `If-None-Match: *` (RFC 9110): write only if the resource has never existed. Bulk
+    // import sends it so a repeated import leaves what is already in untouched.
+    if ctx.header(header::IF_NONE_MATCH).is_some_and(|v| v.trim() == "*") {
+        let index = helse_search::index_entries(&resource);
+        let write = Write::CreateIfAbsent { resource_type: ty, id: id.clone(), resource, index };
+        return match ctx.state.store.write(write).await? {
+            WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, &v)),
+            _ => Err(FhirError::PreconditionFailed(format!("{ty}/{id} exists already (If-None-Match: *)"))),
+        };
+    }
     let if_match = if_match(ctx)?;
     store_update(ctx, ty, id, resource, method, if_match).await
 }

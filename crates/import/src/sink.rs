@@ -1,0 +1,140 @@
+//! Where imported resources go: straight into a store, or to a running server as batch
+//! Bundles. Both create only what is not there yet, so an import run twice changes nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use helse_store::{ResourceStore, Write, WriteOutcome};
+use serde_json::{Value, json};
+
+use crate::ImportError;
+use crate::prepare::Ready;
+
+/// What happened to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landed {
+    Created,
+    AlreadyPresent,
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// Whether resources must come with their search index rows.
+    fn needs_index(&self) -> bool;
+    /// Writes a batch; one result per resource, in order. An `Err` is a failure of the
+    /// destination itself (unreachable, out of disk), which stops the import.
+    async fn write(&self, batch: Vec<Ready>) -> Result<Vec<Landed>, ImportError>;
+}
+
+pub struct StoreSink {
+    pub store: Arc<dyn ResourceStore>,
+}
+
+fn write_of(r: Ready) -> Write {
+    Write::CreateIfAbsent { resource_type: r.resource_type, id: r.id, resource: r.resource, index: r.index }
+}
+
+fn landed(outcome: WriteOutcome) -> Landed {
+    match outcome {
+        WriteOutcome::Created(_) => Landed::Created,
+        _ => Landed::AlreadyPresent,
+    }
+}
+
+#[async_trait]
+impl Sink for StoreSink {
+    fn needs_index(&self) -> bool {
+        true
+    }
+
+    async fn write(&self, batch: Vec<Ready>) -> Result<Vec<Landed>, ImportError> {
+        // One transaction a batch; if it fails, write one by one to find the culprit.
+        match self.store.write_all(batch.iter().cloned().map(write_of).collect()).await {
+            Ok(outcomes) => Ok(outcomes.into_iter().map(landed).collect()),
+            Err(helse_store::StoreError::ShuttingDown) => {
+                Err(ImportError::Store(helse_store::StoreError::ShuttingDown))
+            }
+            Err(_) => {
+                let mut out = Vec::with_capacity(batch.len());
+                for r in batch {
+                    out.push(match self.store.write(write_of(r)).await {
+                        Ok(o) => landed(o),
+                        Err(e @ helse_store::StoreError::ShuttingDown) => return Err(ImportError::Store(e)),
+                        Err(e) => Landed::Rejected(e.to_string()),
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Sends `batch` Bundles of `PUT Type/id` with `If-None-Match: *` to a server's base URL.
+pub struct HttpSink {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl HttpSink {
+    pub fn new(base: &str) -> Self {
+        HttpSink { base: base.trim_end_matches('/').to_owned(), client: reqwest::Client::new() }
+    }
+}
+
+#[async_trait]
+impl Sink for HttpSink {
+    fn needs_index(&self) -> bool {
+        false
+    }
+
+    async fn write(&self, batch: Vec<Ready>) -> Result<Vec<Landed>, ImportError> {
+        let entries: Vec<Value> = batch
+            .iter()
+            .map(|r| {
+                json!({
+                    "resource": r.resource,
+                    "request": {"method": "PUT", "url": format!("{}/{}", r.resource_type, r.id), "ifNoneMatch": "*"}
+                })
+            })
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
+        let http = |e: reqwest::Error| ImportError::Http(e.to_string());
+        let response = self
+            .client
+            .post(&self.base)
+            .header("content-type", "application/fhir+json")
+            .body(bundle.to_string())
+            .send()
+            .await
+            .map_err(http)?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(http)?;
+        if !status.is_success() {
+            return Err(ImportError::Http(format!("the server answered {status}: {}", outcome_text(&body))));
+        }
+        let entries = body.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+        if entries.len() != batch.len() {
+            return Err(ImportError::Http(format!("{} answers for {} entries", entries.len(), batch.len())));
+        }
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let status = e["response"]["status"].as_str().unwrap_or("");
+                match status.split(' ').next() {
+                    Some("201") => Landed::Created,
+                    Some("412") => Landed::AlreadyPresent,
+                    _ => Landed::Rejected(format!("{status}: {}", outcome_text(&e["response"]["outcome"]))),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The diagnostics of an OperationOutcome, joined.
+fn outcome_text(outcome: &Value) -> String {
+    outcome["issue"]
+        .as_array()
+        .map(|issues| issues.iter().filter_map(|i| i["diagnostics"].as_str()).collect::<Vec<_>>().join("; "))
+        .unwrap_or_default()
+}
