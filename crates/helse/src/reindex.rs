@@ -3,12 +3,10 @@
 //! resource's rows are replaced in their own write, only if the version read is still the
 //! current one, so a concurrent update is never overwritten with stale rows.
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use helse_server::{ServerConfig, SqliteDurability};
-use helse_store::{StoreLocation, Write, WriteOutcome};
+use helse_store::{Write, WriteOutcome};
 
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
@@ -21,15 +19,7 @@ pub struct ReindexArgs {
 }
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        base_url: None,
-        store: StoreLocation::parse(&args.store)?,
-        sqlite_durability: SqliteDurability::Full,
-        postgres_pool_size: 8,
-        limits: Default::default(),
-    };
-    let store = helse_server::open_store(&config).await?;
+    let store = crate::stores::open(&args.store).await?;
     let total = store.count_current().await?;
     let started = Instant::now();
     let (mut done, mut skipped, mut after) = (0u64, 0u64, 0i64);
@@ -65,7 +55,7 @@ pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
         }
     }
     report(done + skipped, total, started);
-    eprintln!();
+    crate::progress::done();
     println!(
         "reindexed {done} resources in {:.1} s; {skipped} skipped because a newer version was written meanwhile",
         started.elapsed().as_secs_f64()
@@ -74,16 +64,9 @@ pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One progress line, rewritten in place: count, rate and time left.
 fn report(seen: u64, total: u64, started: Instant) {
     let rate = seen as f64 / started.elapsed().as_secs_f64().max(0.001);
-    let left = total.saturating_sub(seen) as f64 / rate.max(1.0);
-    let width = 30usize;
-    let filled = if total == 0 { width } else { (seen as usize * width / total as usize).min(width) };
-    eprint!(
-        "\r[{}{}] {seen}/{total} resources, {rate:.0}/s, {left:.0} s left ",
-        "#".repeat(filled),
-        " ".repeat(width - filled)
-    );
-    let _ = std::io::stderr().flush();
+    let left = Duration::from_secs_f64(total.saturating_sub(seen) as f64 / rate.max(1.0));
+    let fraction = if total == 0 { 1.0 } else { seen as f64 / total as f64 };
+    crate::progress::bar(fraction, &format!("{seen}/{total} resources, {rate:.0}/s, {} left", crate::progress::seconds(left)));
 }

@@ -100,9 +100,21 @@ struct Prepared {
     rejected: Vec<Rejected>,
 }
 
-/// Imports `sources` into `sink`; `on_progress` is called after every batch.
+/// What to import: files, or resources made in memory (a generated population).
+pub enum Input {
+    Files(Vec<Source>),
+    Items(Box<dyn Iterator<Item = Item> + Send>),
+}
+
+impl From<Vec<Source>> for Input {
+    fn from(sources: Vec<Source>) -> Self {
+        Input::Files(sources)
+    }
+}
+
+/// Imports `input` into `sink`; `on_progress` is called after every batch.
 pub async fn import(
-    sources: Vec<Source>,
+    input: impl Into<Input>,
     sink: Arc<dyn Sink>,
     options: ImportOptions,
     mut on_progress: impl FnMut(&Progress),
@@ -110,7 +122,10 @@ pub async fn import(
     let started = Instant::now();
     let bytes_read = Arc::new(AtomicU64::new(0));
     let mut summary = Summary::default();
-    summary.progress.bytes_total = sources.iter().map(|s| s.bytes).sum();
+    let input = input.into();
+    if let Input::Files(sources) = &input {
+        summary.progress.bytes_total = sources.iter().map(|s| s.bytes).sum();
+    }
     let resume_from = match &options.checkpoint {
         Some(c) => c.load()?,
         None => 0,
@@ -124,23 +139,38 @@ pub async fn import(
     let reader = std::thread::spawn(move || -> Result<(), ImportError> {
         let (mut seq, mut seen, mut batch) = (0u64, 0u64, Vec::with_capacity(batch_size));
         let mut open = true;
-        for source in &sources {
-            source::read(source, counter.clone(), &mut |item| {
-                seen += 1;
-                if seen <= resume_from {
-                    return true;
+        let mut take = |item: Item| {
+            seen += 1;
+            if seen <= resume_from {
+                return true;
+            }
+            batch.push(item);
+            if batch.len() == batch_size {
+                open = raw_tx.send((seq, std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).is_ok();
+                seq += 1;
+            }
+            open
+        };
+        match input {
+            Input::Files(sources) => {
+                for source in &sources {
+                    let mut stopped = false;
+                    source::read(source, counter.clone(), &mut |item| {
+                        let more = take(item);
+                        stopped = !more;
+                        more
+                    })?;
+                    if stopped {
+                        return Ok(());
+                    }
                 }
-                batch.push(item);
-                if batch.len() == batch_size {
-                    open = raw_tx
-                        .send((seq, std::mem::replace(&mut batch, Vec::with_capacity(batch_size))))
-                        .is_ok();
-                    seq += 1;
+            }
+            Input::Items(items) => {
+                for item in items {
+                    if !take(item) {
+                        return Ok(());
+                    }
                 }
-                open
-            })?;
-            if !open {
-                return Ok(());
             }
         }
         if !batch.is_empty() {

@@ -25,14 +25,15 @@ pub struct Rejected {
 }
 
 pub fn prepare(item: Item, with_index: bool) -> Result<Ready, Rejected> {
-    let reject = |reason: String| Rejected { origin: item.origin.clone(), reason };
-    let mut resource = item.resource.clone().map_err(reject)?;
+    let Item { origin, resource, id } = item;
+    let reject = |reason: String| Rejected { origin: origin.clone(), reason };
+    let mut resource = resource.map_err(reject)?;
     let ty = resource
         .get("resourceType")
         .and_then(Value::as_str)
         .ok_or_else(|| reject("no resourceType".into()))
         .and_then(|t| ResourceType::parse(t).map_err(|e| reject(e.to_string())))?;
-    let id = match item.id.as_deref().or_else(|| resource.get("id").and_then(Value::as_str)) {
+    let id = match id.as_deref().or_else(|| resource.get("id").and_then(Value::as_str)) {
         Some(id) => id.to_owned(),
         None => content_id(&resource),
     };
@@ -50,7 +51,7 @@ pub fn prepare(item: Item, with_index: bool) -> Result<Ready, Rejected> {
         return Err(reject(format!("invalid {ty}: {}", errors.join("; "))));
     }
     let index = if with_index { index_entries(&resource) } else { Vec::new() };
-    Ok(Ready { origin: item.origin, resource_type: ty, id, resource, index })
+    Ok(Ready { origin, resource_type: ty, id, resource, index })
 }
 
 /// An id for a resource that arrived without one, derived from its content so that importing

@@ -49,24 +49,11 @@ impl Sink for StoreSink {
     }
 
     async fn write(&self, batch: Vec<Ready>) -> Result<Vec<Landed>, ImportError> {
-        // One transaction a batch; if it fails, write one by one to find the culprit.
-        match self.store.write_all(batch.iter().cloned().map(write_of).collect()).await {
-            Ok(outcomes) => Ok(outcomes.into_iter().map(landed).collect()),
-            Err(helse_store::StoreError::ShuttingDown) => {
-                Err(ImportError::Store(helse_store::StoreError::ShuttingDown))
-            }
-            Err(_) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for r in batch {
-                    out.push(match self.store.write(write_of(r)).await {
-                        Ok(o) => landed(o),
-                        Err(e @ helse_store::StoreError::ShuttingDown) => return Err(ImportError::Store(e)),
-                        Err(e) => Landed::Rejected(e.to_string()),
-                    });
-                }
-                Ok(out)
-            }
-        }
+        // One transaction a batch. Resources are validated before they get here and written
+        // create-if-absent, so a failing transaction is a failure of the store, not of one
+        // resource: the import stops (and resumes from its checkpoint).
+        let outcomes = self.store.write_all(batch.into_iter().map(write_of).collect()).await;
+        Ok(outcomes.map_err(ImportError::Store)?.into_iter().map(landed).collect())
     }
 }
 

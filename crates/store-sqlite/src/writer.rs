@@ -6,7 +6,7 @@ use std::sync::mpsc::Receiver;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
     IndexEntry, IndexTable, Method, StoreError, StoreResult, StoredVersion, Write, WriteOutcome,
-    check_precondition, index_inserts,
+    check_precondition, index_row,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -29,8 +29,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Self {
-        // Multi-row index inserts vary in shape; keep their statements prepared.
-        conn.set_prepared_statement_cache_capacity(256);
+        conn.set_prepared_statement_cache_capacity(64);
         Writer { conn, last_stamp: 0 }
     }
 
@@ -54,6 +53,22 @@ impl Writer {
             for job in batch {
                 let _ = job.reply.send(Err(StoreError::Backend(e.to_string())));
             }
+            return;
+        }
+        // A job alone in its transaction needs no savepoint: on failure the whole transaction
+        // rolls back. (Savepoints journal every page they touch, which costs large imports.)
+        if let [job] = batch.as_slice() {
+            let result = job.writes.iter().map(|w| self.apply(w)).collect::<StoreResult<Vec<_>>>();
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let result = match self.conn.execute_batch(end) {
+                Ok(()) => result,
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(StoreError::Backend(format!("commit failed: {e}")))
+                }
+            };
+            let [job] = <[Job; 1]>::try_from(batch).ok().expect("one job");
+            let _ = job.reply.send(result);
             return;
         }
         for job in &batch {
@@ -177,13 +192,19 @@ impl Writer {
                     .map_err(backend)?;
             }
         }
-        for (sql, args) in index_inserts(ty.as_str(), rid, index) {
-            self.conn
-                .prepare_cached(&sql)
-                .and_then(|mut s| {
-                    s.execute(rusqlite::params_from_iter(args.into_iter().map(crate::sql_value)))
-                })
-                .map_err(backend)?;
+        // One cached single-row statement per table: SQLite runs a prepared insert in about a
+        // microsecond, while multi-row statements differ in shape from resource to resource
+        // and would be compiled again and again.
+        for entry in index {
+            let (table, values) = index_row(&entry.value);
+            let mut stmt = self.conn.prepare_cached(single_row_insert(table)).map_err(backend)?;
+            let mut args: Vec<rusqlite::types::Value> = Vec::with_capacity(4 + values.len());
+            args.push(rusqlite::types::Value::Text(ty.as_str().to_owned()));
+            args.push(rusqlite::types::Value::Integer(rid));
+            args.push(rusqlite::types::Value::Text(entry.param.clone()));
+            args.push(rusqlite::types::Value::Integer(entry.group.unwrap_or(0)));
+            args.extend(values.into_iter().map(crate::sql_value));
+            stmt.execute(rusqlite::params_from_iter(args)).map_err(backend)?;
         }
         Ok(())
     }
@@ -235,4 +256,24 @@ impl Writer {
             .map_err(backend)?;
         Ok((StoredVersion { resource_type: ty, id: id.clone(), version_id, last_updated, method, body }, rid))
     }
+}
+
+/// `INSERT INTO search_x (resource_type, rid, param, grp, …) VALUES (?, …)`, built once per table.
+fn single_row_insert(table: IndexTable) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        IndexTable::ALL
+            .iter()
+            .map(|t| {
+                let columns = t.columns();
+                format!(
+                    "INSERT INTO {} (resource_type, rid, param, grp, {}) VALUES (?, ?, ?, ?, {})",
+                    t.name(),
+                    columns.join(", "),
+                    vec!["?"; columns.len()].join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[IndexTable::ALL.iter().position(|t| *t == table).expect("listed")]
 }

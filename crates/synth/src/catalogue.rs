@@ -160,6 +160,7 @@ pub const BODY_HEIGHT: Measure = lab("8302-2", "Body height", "cm", 172.0, 9.0, 
 pub const BODY_TEMPERATURE: Measure = lab("8310-5", "Body temperature", "Cel", 37.0, 0.4, 1);
 pub const OXYGEN_SATURATION: Measure =
     lab("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", 97.0, 1.5, 0);
+pub const RESPIRATORY_RATE: Measure = lab("9279-1", "Respiratory rate", "/min", 16.0, 2.5, 0);
 pub const SYSTOLIC: Code = c(LOINC, "8480-6", "Systolic blood pressure");
 pub const DIASTOLIC: Code = c(LOINC, "8462-4", "Diastolic blood pressure");
 pub const BLOOD_PRESSURE: Code = c(LOINC, "85354-9", "Blood pressure panel with all children optional");
@@ -200,6 +201,10 @@ pub const NT_PROBNP: Measure = lab(
     500.0,
     0,
 );
+pub const LEUKOCYTES: Measure = lab("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*9/L", 7.0, 1.8, 1);
+pub const ALT: Measure = lab("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 28.0, 10.0, 0);
+/// The panel a GP takes at a yearly check of a chronic condition, before the condition's own tests.
+pub const CHECK_PANEL: [Measure; 6] = [HEMOGLOBIN, CRP, LEUKOCYTES, CREATININE, SODIUM, POTASSIUM];
 pub const INR: Measure =
     lab("6301-6", "INR in Platelet poor plasma by Coagulation assay", "{INR}", 1.1, 0.15, 1);
 pub const PEAK_FLOW: Measure = lab(

@@ -30,7 +30,7 @@ pub const EXTENSION_BASE: &str = "https://fhir.helse.example/StructureDefinition
 pub struct SynthConfig {
     pub seed: u64,
     pub patients: usize,
-    /// Years of history before `as_of`.
+    /// Years of history before `as_of` (at most; 100 covers everyone's whole life).
     pub years: u32,
     /// The day the record is "now": fixed, so output does not change with the clock.
     pub as_of: Date,
@@ -41,7 +41,7 @@ impl Default for SynthConfig {
         SynthConfig {
             seed: 1,
             patients: 100,
-            years: 20,
+            years: 100,
             as_of: Date::from_calendar_date(2026, time::Month::November, 1).expect("a date"),
         }
     }

@@ -454,7 +454,12 @@ fn gp_visit(rec: &mut Gen<'_>, when: OffsetDateTime, follow_up: Option<&Diagnosi
             let hr = rec.draw(&cat::HEART_RATE, cat::HEART_RATE.mean);
             rec.vital(&cat::HEART_RATE, hr, when, &enc, &performer);
             rec.body(when, &enc, &performer);
-            let tests: Vec<(Measure, f64)> = d.chronic.labs.iter().map(|m| (*m, m.mean)).collect();
+            let mut tests: Vec<(Measure, f64)> = cat::CHECK_PANEL.iter().map(|m| (*m, m.mean)).collect();
+            for m in d.chronic.labs {
+                if tests.iter().all(|t| t.0.code.code != m.code.code) {
+                    tests.push((*m, m.mean));
+                }
+            }
             rec.labs(&tests, when, &enc, &performer);
         }
         None => {
@@ -466,7 +471,7 @@ fn gp_visit(rec: &mut Gen<'_>, when: OffsetDateTime, follow_up: Option<&Diagnosi
             let hr = rec.draw(&cat::HEART_RATE, 80.0);
             rec.vital(&cat::HEART_RATE, hr, when, &enc, &performer);
             if let Some(m) = lab {
-                rec.labs(&[(m, 35.0)], when, &enc, &performer);
+                rec.labs(&[(m, 35.0), (cat::LEUKOCYTES, 10.5)], when, &enc, &performer);
             }
         }
     }
@@ -509,7 +514,10 @@ fn admission(rec: &mut Gen<'_>, when: OffsetDateTime, end: Date, reason: Option<
         rec.vital(&cat::BODY_TEMPERATURE, temp, t, &enc, &performer);
         let spo2 = rec.rng.normal(96.0, 1.5).min(100.0);
         rec.vital(&cat::OXYGEN_SATURATION, spo2, t, &enc, &performer);
-        t += Duration::days(1);
+        let rr = rec.draw(&cat::RESPIRATORY_RATE, 17.0);
+        rec.vital(&cat::RESPIRATORY_RATE, rr, t, &enc, &performer);
+        // Ward observations (NEWS2) once a shift.
+        t += Duration::hours(8);
     }
     if discharge > when + Duration::days(1) {
         let tests: Vec<(Measure, f64)> = [cat::CRP, cat::HEMOGLOBIN].map(|m| (m, m.mean)).to_vec();
