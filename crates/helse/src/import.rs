@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use clap::Args;
 use helse_import::{
-    Checkpoint, HttpSink, ImportOptions, Input, Item, Progress, Sink, StoreSink, Summary, default_checkpoint_path,
-    discover, fingerprint,
+    Checkpoint, HttpSink, ImportOptions, Input, Item, Progress, Sink, StoreSink, Summary,
+    default_checkpoint_path, discover, fingerprint,
 };
 use helse_store::ResourceStore;
 use helse_synth::Population;
@@ -25,9 +25,10 @@ pub struct ImportArgs {
     /// Import through a running server's FHIR API (its base URL), as batch Bundles.
     #[arg(long)]
     server: Option<String>,
-    /// Resources per transaction (per batch Bundle for --server).
-    #[arg(long, default_value_t = 1000)]
-    batch: usize,
+    /// Resources per transaction: default 5,000 into a store (larger commits dirty each
+    /// index page once for many rows), 1,000 per batch Bundle to a server.
+    #[arg(long)]
+    batch: Option<usize>,
     /// Where to keep the checkpoint (default: under ~/.cache/helse/import).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -56,12 +57,15 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         checkpoint.finish()?;
     }
     eprintln!("importing {} files into {destination}", sources.len());
-    let options = ImportOptions { batch: args.batch, checkpoint: Some(checkpoint), ..ImportOptions::default() };
+    let batch = args.batch.unwrap_or(if args.server.is_some() { 1000 } else { 5000 });
+    let options = ImportOptions { batch, checkpoint: Some(checkpoint), ..ImportOptions::default() };
     let summary = helse_import::import(sources, sink, options, report).await?;
     crate::progress::done();
     print_summary(&summary);
-    anyhow::ensure!(summary.progress.created + summary.progress.already_present > 0 || summary.progress.rejected == 0,
-        "nothing could be imported");
+    anyhow::ensure!(
+        summary.progress.created + summary.progress.already_present > 0 || summary.progress.rejected == 0,
+        "nothing could be imported"
+    );
     Ok(())
 }
 
@@ -70,12 +74,14 @@ pub async fn into_store(store: Arc<dyn ResourceStore>, population: Arc<Populatio
     let patients = population.config().patients;
     let p = population.clone();
     let infrastructure = population.infrastructure().to_vec().into_iter();
-    let items = infrastructure
-        .chain((0..patients).flat_map(move |i| p.patient(i)))
-        .map(|resource| Item { origin: "synth".into(), resource: Ok(resource), id: None });
+    let items = infrastructure.chain((0..patients).flat_map(move |i| p.patient(i))).map(|resource| Item {
+        origin: "synth".into(),
+        resource: Ok(resource),
+        id: None,
+    });
     let sink = Arc::new(StoreSink { store: store.clone() });
-    let summary =
-        helse_import::import(Input::Items(Box::new(items)), sink, ImportOptions::default(), report).await?;
+    let options = ImportOptions { batch: 5000, ..ImportOptions::default() };
+    let summary = helse_import::import(Input::Items(Box::new(items)), sink, options, report).await?;
     crate::progress::done();
     print_summary(&summary);
     store.close().await;

@@ -18,5 +18,9 @@ pub fn done() {
 
 pub fn seconds(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 { format!("{}h{:02}m", s / 3600, s % 3600 / 60) } else { format!("{}m{:02}s", s / 60, s % 60) }
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
 }

@@ -68,5 +68,8 @@ fn report(seen: u64, total: u64, started: Instant) {
     let rate = seen as f64 / started.elapsed().as_secs_f64().max(0.001);
     let left = Duration::from_secs_f64(total.saturating_sub(seen) as f64 / rate.max(1.0));
     let fraction = if total == 0 { 1.0 } else { seen as f64 / total as f64 };
-    crate::progress::bar(fraction, &format!("{seen}/{total} resources, {rate:.0}/s, {} left", crate::progress::seconds(left)));
+    crate::progress::bar(
+        fraction,
+        &format!("{seen}/{total} resources, {rate:.0}/s, {} left", crate::progress::seconds(left)),
+    );
 }

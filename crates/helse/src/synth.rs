@@ -39,7 +39,8 @@ pub struct SynthArgs {
 const ROUND: usize = 256;
 
 pub async fn run(args: SynthArgs) -> anyhow::Result<()> {
-    let config = SynthConfig { seed: args.seed, patients: args.patients, years: args.years, ..SynthConfig::default() };
+    let config =
+        SynthConfig { seed: args.seed, patients: args.patients, years: args.years, ..SynthConfig::default() };
     let population = Arc::new(Population::new(config));
     match (&args.out, &args.store) {
         (Some(dir), _) => write_files(&population, dir, args.gzip),
@@ -85,7 +86,10 @@ fn write_files(population: &Population, dir: &PathBuf, gzip: bool) -> anyhow::Re
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     s.spawn(move || {
-                        (round + t..end).step_by(threads).map(|i| serialize(population.patient(i))).collect::<Vec<_>>()
+                        (round + t..end)
+                            .step_by(threads)
+                            .map(|i| serialize(population.patient(i)))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -99,10 +103,12 @@ fn write_files(population: &Population, dir: &PathBuf, gzip: bool) -> anyhow::Re
         }
         crate::progress::bar(
             end as f64 / patients.max(1) as f64,
-            &format!("{end}/{patients} patients, {total} resources, {:.0}/s", total as f64 / started.elapsed().as_secs_f64()),
+            &format!(
+                "{end}/{patients} patients, {total} resources, {:.0}/s",
+                total as f64 / started.elapsed().as_secs_f64()
+            ),
         );
     }
-    drop(write);
     for (_, f) in files {
         match f.into_inner().map_err(|e| anyhow::anyhow!("flushing: {}", e.error()))? {
             Output::Plain(file) => file.sync_all()?,

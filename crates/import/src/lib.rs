@@ -146,7 +146,8 @@ pub async fn import(
             }
             batch.push(item);
             if batch.len() == batch_size {
-                open = raw_tx.send((seq, std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).is_ok();
+                open =
+                    raw_tx.send((seq, std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).is_ok();
                 seq += 1;
             }
             open
@@ -216,8 +217,14 @@ pub async fn import(
         waiting.insert(p.seq, p);
         while let Some(p) = waiting.remove(&next) {
             next += 1;
-            let origins: Vec<String> = p.ready.iter().map(|r| r.origin.clone()).collect();
-            let landed = match sink.write(p.ready).await {
+            // The same resource twice in one batch (Synthea repeats shared resources): the
+            // first is written, the rest are already present, as they would be a batch later.
+            let mut keys = std::collections::HashSet::new();
+            let (ready, repeats): (Vec<Ready>, Vec<Ready>) =
+                p.ready.into_iter().partition(|r| keys.insert((r.resource_type, r.id.clone())));
+            summary.progress.already_present += repeats.len() as u64;
+            let origins: Vec<String> = ready.iter().map(|r| r.origin.clone()).collect();
+            let landed = match sink.write(ready).await {
                 Ok(l) => l,
                 Err(e) => {
                     failure = Some(e);

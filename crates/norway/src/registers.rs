@@ -117,8 +117,8 @@ mod tests {
         }
         assert!(HEALTH_TRUSTS.iter().all(|t| t.region < HEALTH_REGIONS.len()));
         // Every health trust serves at least one listed municipality.
-        for i in 0..HEALTH_TRUSTS.len() {
-            assert!(MUNICIPALITIES.iter().any(|m| m.health_trust == i), "{}", HEALTH_TRUSTS[i].name);
+        for (i, trust) in HEALTH_TRUSTS.iter().enumerate() {
+            assert!(MUNICIPALITIES.iter().any(|m| m.health_trust == i), "{}", trust.name);
         }
         assert_eq!(municipality("4601").map(|m| m.name), Some("Bergen"));
     }

@@ -201,8 +201,16 @@ pub const NT_PROBNP: Measure = lab(
     500.0,
     0,
 );
-pub const LEUKOCYTES: Measure = lab("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*9/L", 7.0, 1.8, 1);
-pub const ALT: Measure = lab("1742-6", "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma", "U/L", 28.0, 10.0, 0);
+pub const LEUKOCYTES: Measure =
+    lab("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*9/L", 7.0, 1.8, 1);
+pub const ALT: Measure = lab(
+    "1742-6",
+    "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+    "U/L",
+    28.0,
+    10.0,
+    0,
+);
 /// The panel a GP takes at a yearly check of a chronic condition, before the condition's own tests.
 pub const CHECK_PANEL: [Measure; 6] = [HEMOGLOBIN, CRP, LEUKOCYTES, CREATININE, SODIUM, POTASSIUM];
 pub const INR: Measure =
