@@ -38,6 +38,13 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "HELSE_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Seconds a finished bulk export is kept (default one day).
+    #[arg(long, env = "HELSE_EXPORT_RETENTION")]
+    export_retention: Option<u64>,
+    /// On an empty store, load a synthetic population of this many patients first
+    /// (`helse synth`, seed 1), so there is something to look at.
+    #[arg(long, value_name = "PATIENTS", num_args = 0..=1, default_missing_value = "100")]
+    pub demo: Option<usize>,
 }
 
 /// The config file's shape; every field optional.
@@ -55,6 +62,7 @@ struct FileConfig {
     default_page_size: Option<usize>,
     max_page_size: Option<usize>,
     postgres_pool_size: Option<usize>,
+    export_retention: Option<u64>,
 }
 
 pub struct Settings {
@@ -95,6 +103,11 @@ impl Settings {
                 .unwrap_or(defaults.request_timeout),
             default_page_size: file.default_page_size.unwrap_or(defaults.default_page_size),
             max_page_size: file.max_page_size.unwrap_or(defaults.max_page_size),
+            export_retention: args
+                .export_retention
+                .or(file.export_retention)
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.export_retention),
         };
         Ok(Settings {
             server: ServerConfig {

@@ -51,6 +51,9 @@ fn main() -> anyhow::Result<()> {
 async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     let settings = config::Settings::load(&args)?;
     init_logging(&settings.log_format);
+    if let Some(patients) = args.demo {
+        load_demo(&settings, patients).await?;
+    }
     let server = helse_server::Server::bind(&settings.server).await?;
     tracing::info!(
         listen = %server.local_addr,
@@ -61,6 +64,19 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `serve --demo`: a synthetic population in an empty store, loaded before serving.
+async fn load_demo(settings: &config::Settings, patients: usize) -> anyhow::Result<()> {
+    let store = helse_server::open_store(&settings.server).await?;
+    if store.count_current().await? > 0 {
+        tracing::info!("--demo: the store has data already; nothing loaded");
+        store.close().await;
+        return Ok(());
+    }
+    tracing::info!(patients, "--demo: loading a synthetic population (helse synth, seed 1)");
+    let config = helse_synth::SynthConfig { patients, ..helse_synth::SynthConfig::default() };
+    import::into_store(store, std::sync::Arc::new(helse_synth::Population::new(config))).await
 }
 
 fn init_logging(format: &str) {

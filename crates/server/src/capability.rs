@@ -7,6 +7,16 @@ use serde_json::{Value, json};
 use crate::interaction::InteractionKind;
 use helse_search::{ParamType, search_parameters};
 
+/// Bulk Data `$export` at system (`""`), Patient or Group level.
+fn export(level: &str) -> Value {
+    let definition = match level {
+        "" => "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+        "Patient" => "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+        _ => "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+    };
+    json!({"name": "export", "definition": definition})
+}
+
 pub fn capability_statement(base_url: Option<&str>) -> Value {
     let interactions: Vec<Value> =
         InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
@@ -29,6 +39,9 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
             let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
             if *ty == "Patient" {
                 operations.push(everything.clone());
+            }
+            if matches!(*ty, "Patient" | "Group") {
+                operations.push(export(ty));
             }
             json!({
                 "type": ty,
@@ -60,6 +73,7 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
             {"code": "transaction"},
         ],
         "compartment": compartments,
+        "operation": [export("")],
     });
     let mut cs = json!({
         "resourceType": "CapabilityStatement",

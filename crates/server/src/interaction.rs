@@ -32,6 +32,11 @@ pub enum Interaction {
     Everything(ResourceType, ResourceId),
     /// `POST /` with a `batch` or `transaction` Bundle.
     Bundle,
+    /// Bulk Data kick-off: `$export`, `Patient/$export`, `Group/{id}/$export`.
+    Export(crate::routes::export::Level),
+    ExportStatus(String),
+    ExportCancel(String),
+    ExportFile(String, u32),
 }
 
 impl Interaction {
@@ -54,6 +59,7 @@ impl Interaction {
             CompartmentSearch { .. } => InteractionKind::SearchType,
             Everything(..) => InteractionKind::Everything,
             Bundle => InteractionKind::Batch,
+            Export(_) | ExportStatus(_) | ExportCancel(_) | ExportFile(..) => InteractionKind::Export,
         }
     }
 }
@@ -75,11 +81,12 @@ pub enum InteractionKind {
     Validate,
     Everything,
     Batch,
+    Export,
     Other,
 }
 
 impl InteractionKind {
-    pub const ALL: [InteractionKind; 15] = [
+    pub const ALL: [InteractionKind; 16] = [
         InteractionKind::Capabilities,
         InteractionKind::Read,
         InteractionKind::Vread,
@@ -94,6 +101,7 @@ impl InteractionKind {
         InteractionKind::Validate,
         InteractionKind::Everything,
         InteractionKind::Batch,
+        InteractionKind::Export,
         InteractionKind::Other,
     ];
     /// Type-level interactions this server implements, as CapabilityStatement codes.
@@ -124,6 +132,7 @@ impl InteractionKind {
             InteractionKind::Validate => "validate",
             InteractionKind::Everything => "everything",
             InteractionKind::Batch => "batch",
+            InteractionKind::Export => "export",
             InteractionKind::Other => "other",
         }
     }
@@ -155,6 +164,37 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
         ["metadata"] => {
             if m == "GET" {
                 Ok(Capabilities)
+            } else {
+                not_allowed()
+            }
+        }
+        ["$export"] => {
+            if m == "GET" {
+                Ok(Export(crate::routes::export::Level::System))
+            } else {
+                not_allowed()
+            }
+        }
+        ["$export-status", job] => match m {
+            "GET" => Ok(ExportStatus(job.to_string())),
+            "DELETE" => Ok(ExportCancel(job.to_string())),
+            _ => not_allowed(),
+        },
+        ["$export-file", job, n] => {
+            let n = n.parse().map_err(|_| FhirError::NotFound(format!("export file {job}/{n}")))?;
+            if m == "GET" { Ok(ExportFile(job.to_string(), n)) } else { not_allowed() }
+        }
+        ["Patient", "$export"] => {
+            if m == "GET" {
+                Ok(Export(crate::routes::export::Level::Patient))
+            } else {
+                not_allowed()
+            }
+        }
+        ["Group", id, "$export"] => {
+            let id = resource_id(id)?;
+            if m == "GET" {
+                Ok(Export(crate::routes::export::Level::Group(id.to_string())))
             } else {
                 not_allowed()
             }

@@ -26,6 +26,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub default_page_size: usize,
     pub max_page_size: usize,
+    /// How long finished bulk exports (manifest and files) are kept.
+    pub export_retention: Duration,
 }
 
 impl Default for Limits {
@@ -37,6 +39,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             default_page_size: 50,
             max_page_size: 1000,
+            export_retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -106,7 +109,17 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = routes::router(self.state.clone());
+        // Bulk export upkeep: take over jobs whose server died, delete expired ones.
+        let (store, retention) = (self.state.store.clone(), self.state.limits.export_retention);
+        let keeper = tokio::spawn(async move {
+            let period = (retention / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+            loop {
+                routes::export::keep_jobs(store.clone(), retention).await;
+                tokio::time::sleep(period).await;
+            }
+        });
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        keeper.abort();
         self.state.store.close().await;
         result
     }

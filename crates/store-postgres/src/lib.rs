@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    HistoryPage, HistoryQuery, IndexTable, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
-    StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter, index_inserts,
-    redact_url, search_filter, write_index, write_target,
+    HistoryPage, HistoryQuery, IndexTable, JobRecord, JobStatus, Method, ResourceStore, SearchQuery, SqlArg,
+    StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter,
+    index_inserts, redact_url, search_filter, write_index, write_target,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -208,6 +208,21 @@ impl PostgresStore {
 }
 
 const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
+
+const JOB_COLUMNS: &str = "id, status, request, result, created, heartbeat";
+
+fn job_from_row(r: &Row) -> StoreResult<JobRecord> {
+    let status: &str = r.get(1);
+    Ok(JobRecord {
+        id: r.get(0),
+        status: JobStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("job status {status}")))?,
+        request: r.get(2),
+        result: r.get(3),
+        created: Instant::from_millis(r.get(4)),
+        heartbeat: Instant::from_millis(r.get(5)),
+    })
+}
 
 fn version_from_row(row: &Row, offset: usize) -> StoreResult<StoredVersion> {
     let corrupt = |e: String| StoreError::Corrupt(e);
@@ -417,6 +432,100 @@ impl ResourceStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO bulk_jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, request = excluded.request,
+                       result = excluded.result, created = excluded.created, heartbeat = excluded.heartbeat"
+                ),
+                &[
+                    &job.id,
+                    &job.status.as_str(),
+                    &job.request,
+                    &job.result,
+                    &job.created.millis(),
+                    &job.heartbeat.millis(),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_opt(&format!("SELECT {JOB_COLUMNS} FROM bulk_jobs WHERE id = $1"), &[&id])
+            .await
+            .map_err(backend)?;
+        row.map(|r| job_from_row(&r)).transpose()
+    }
+
+    async fn take_over_stale_jobs(&self, stale_before: Instant, now: Instant) -> StoreResult<Vec<JobRecord>> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let rows = tx
+            .query(
+                &format!(
+                    "UPDATE bulk_jobs SET heartbeat = $1 WHERE status = 'running' AND heartbeat < $2 RETURNING {JOB_COLUMNS}"
+                ),
+                &[&now.millis(), &stale_before.millis()],
+            )
+            .await
+            .map_err(backend)?;
+        let jobs = rows.iter().map(job_from_row).collect::<StoreResult<Vec<_>>>()?;
+        for job in &jobs {
+            tx.execute("DELETE FROM bulk_job_files WHERE job_id = $1", &[&job.id]).await.map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(jobs)
+    }
+
+    async fn expired_jobs(&self, before: Instant) -> StoreResult<Vec<String>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT id FROM bulk_jobs WHERE status <> 'running' AND heartbeat < $1",
+                &[&before.millis()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn delete_job(&self, id: &str) -> StoreResult<()> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("DELETE FROM bulk_job_files WHERE job_id = $1", &[&id]).await.map_err(backend)?;
+        tx.execute("DELETE FROM bulk_jobs WHERE id = $1", &[&id]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn put_job_file(&self, job: &str, n: u32, body: String) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                "INSERT INTO bulk_job_files (job_id, n, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (job_id, n) DO UPDATE SET body = excluded.body",
+                &[&job, &(n as i64), &body],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn job_file(&self, job: &str, n: u32) -> StoreResult<Option<String>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_opt("SELECT body FROM bulk_job_files WHERE job_id = $1 AND n = $2", &[&job, &(n as i64)])
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn ping(&self) -> StoreResult<()> {

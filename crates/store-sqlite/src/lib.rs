@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
-    HistoryPage, HistoryQuery, Method, ResourceStore, SearchQuery, SqlArg, StoreError, StoreResult,
-    StoredVersion, Write, WriteOutcome, history_filter, search_filter,
+    HistoryPage, HistoryQuery, JobRecord, JobStatus, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
+    StoreResult, StoredVersion, Write, WriteOutcome, history_filter, search_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -37,6 +37,9 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Bulk-job bookkeeping: rare, small writes on their own connection (they wait at most
+    /// for one group commit of the writer thread).
+    job_conn: Mutex<Connection>,
 }
 
 impl SqliteStore {
@@ -48,6 +51,8 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(backend)?;
         schema::configure(&conn, durability).map_err(backend)?;
         schema::migrate(&conn).map_err(backend)?;
+        let job_conn = Connection::open(path).map_err(backend)?;
+        schema::configure(&job_conn, durability).map_err(backend)?;
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = Writer::new(conn);
         let handle = std::thread::Builder::new()
@@ -59,6 +64,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             jobs: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
+            job_conn: Mutex::new(job_conn),
         })
     }
 
@@ -86,6 +92,22 @@ impl SqliteStore {
         result
     }
 }
+
+fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let status: String = r.get(1)?;
+    Ok(JobRecord {
+        id: r.get(0)?,
+        status: JobStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, status.into())
+        })?,
+        request: r.get(2)?,
+        result: r.get(3)?,
+        created: Instant::from_millis(r.get(4)?),
+        heartbeat: Instant::from_millis(r.get(5)?),
+    })
+}
+
+const JOB_COLUMNS: &str = "id, status, request, result, created, heartbeat";
 
 pub(crate) fn sql_value(a: SqlArg) -> rusqlite::types::Value {
     match a {
@@ -271,6 +293,83 @@ impl ResourceStore for SqliteStore {
             c.query_row("SELECT count(*) FROM resources WHERE deleted = 0", [], |r| r.get::<_, i64>(0))
         })
         .map(|n| n as u64)
+    }
+
+    async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.execute(
+            &format!("INSERT OR REPLACE INTO bulk_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![
+                job.id,
+                job.status.as_str(),
+                job.request,
+                job.result,
+                job.created.millis(),
+                job.heartbeat.millis()
+            ],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRecord>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.query_row(&format!("SELECT {JOB_COLUMNS} FROM bulk_jobs WHERE id = ?1"), params![id], job_from_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    async fn take_over_stale_jobs(&self, stale_before: Instant, now: Instant) -> StoreResult<Vec<JobRecord>> {
+        let mut c = self.job_conn.lock().expect("job connection");
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+        let jobs = tx
+            .prepare(&format!(
+                "UPDATE bulk_jobs SET heartbeat = ?1 WHERE status = 'running' AND heartbeat < ?2 RETURNING {JOB_COLUMNS}"
+            ))
+            .and_then(|mut s| s.query_map(params![now.millis(), stale_before.millis()], job_from_row)?.collect())
+            .map_err(backend)?;
+        for job in &jobs {
+            let job: &JobRecord = job;
+            tx.execute("DELETE FROM bulk_job_files WHERE job_id = ?1", params![job.id]).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(jobs)
+    }
+
+    async fn expired_jobs(&self, before: Instant) -> StoreResult<Vec<String>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.prepare("SELECT id FROM bulk_jobs WHERE status <> 'running' AND heartbeat < ?1")
+            .and_then(|mut s| s.query_map(params![before.millis()], |r| r.get(0))?.collect())
+            .map_err(backend)
+    }
+
+    async fn delete_job(&self, id: &str) -> StoreResult<()> {
+        let mut c = self.job_conn.lock().expect("job connection");
+        let tx = c.transaction().map_err(backend)?;
+        tx.execute("DELETE FROM bulk_job_files WHERE job_id = ?1", params![id]).map_err(backend)?;
+        tx.execute("DELETE FROM bulk_jobs WHERE id = ?1", params![id]).map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    async fn put_job_file(&self, job: &str, n: u32, body: String) -> StoreResult<()> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.execute(
+            "INSERT OR REPLACE INTO bulk_job_files (job_id, n, body) VALUES (?1, ?2, ?3)",
+            params![job, n, body],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    async fn job_file(&self, job: &str, n: u32) -> StoreResult<Option<String>> {
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT body FROM bulk_job_files WHERE job_id = ?1 AND n = ?2",
+                params![job, n],
+                |r| r.get(0),
+            )
+            .optional()
+        })
     }
 
     async fn ping(&self) -> StoreResult<()> {

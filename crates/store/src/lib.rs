@@ -166,6 +166,48 @@ pub struct HistoryPage {
     pub total: u64,
 }
 
+/// A durable background job (a bulk export). The store keeps it so that any server instance
+/// can answer for it and take it over when the one running it dies; what the request and
+/// result mean is the server's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub id: String,
+    pub status: JobStatus,
+    /// The request as the server recorded it (JSON text).
+    pub request: String,
+    /// When done, the result (an export manifest); when failed, why.
+    pub result: Option<String>,
+    pub created: Instant,
+    /// The runner's last sign of life (or when it finished): a running job whose heartbeat
+    /// is stale is taken over, a finished one expires after the retention period.
+    pub heartbeat: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "failed" => JobStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("version conflict: expected version {expected}, current is {current:?}")]
@@ -308,7 +350,23 @@ pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
          );
          CREATE INDEX resources_by_type ON resources (resource_type, deleted, seq);"
     );
-    vec![base, index_schema(real)]
+    let jobs = format!(
+        "CREATE TABLE bulk_jobs (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT,
+            created {int} NOT NULL,
+            heartbeat {int} NOT NULL
+         );
+         CREATE TABLE bulk_job_files (
+            job_id TEXT NOT NULL,
+            n {int} NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (job_id, n)
+         );"
+    );
+    vec![base, index_schema(real), jobs]
 }
 
 /// The index tables. Rows point at `resources.rid`.
@@ -389,6 +447,18 @@ pub trait ResourceStore: Send + Sync + 'static {
     async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>>;
     /// How many live resources there are.
     async fn count_current(&self) -> StoreResult<u64>;
+    /// Creates or replaces a job record.
+    async fn put_job(&self, job: &JobRecord) -> StoreResult<()>;
+    async fn job(&self, id: &str) -> StoreResult<Option<JobRecord>>;
+    /// Running jobs whose heartbeat is older than `stale_before`, taken over: their heartbeat
+    /// becomes `now` (so two servers do not both take one) and their files are removed.
+    async fn take_over_stale_jobs(&self, stale_before: Instant, now: Instant) -> StoreResult<Vec<JobRecord>>;
+    /// Finished or failed jobs whose heartbeat is older than `before`.
+    async fn expired_jobs(&self, before: Instant) -> StoreResult<Vec<String>>;
+    /// Removes a job and its files.
+    async fn delete_job(&self, id: &str) -> StoreResult<()>;
+    async fn put_job_file(&self, job: &str, n: u32, body: String) -> StoreResult<()>;
+    async fn job_file(&self, job: &str, n: u32) -> StoreResult<Option<String>>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.

@@ -206,8 +206,14 @@ pub fn free_port() -> u16 {
 /// Starts the `helse` binary (`bin`, from `env!("CARGO_BIN_EXE_helse")`) serving `store` on
 /// `port`, and waits until it is ready.
 pub async fn spawn_helse(bin: &str, store: &str, port: u16) -> std::process::Child {
+    spawn_helse_with(bin, store, port, &[]).await
+}
+
+/// [`spawn_helse`] with extra `serve` flags.
+pub async fn spawn_helse_with(bin: &str, store: &str, port: u16, extra: &[&str]) -> std::process::Child {
     let mut child = std::process::Command::new(bin)
         .args(["serve", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -124,6 +124,14 @@ pub(crate) async fn dispatch(
         query.extend(form);
     }
 
+    // Bulk status and file requests answer with their own media types (JSON manifest,
+    // NDJSON), not FHIR content negotiation.
+    match &interaction {
+        Interaction::ExportStatus(id) => return super::export::status(state.store.as_ref(), id).await,
+        Interaction::ExportCancel(id) => return super::export::cancel(state.store.as_ref(), id).await,
+        Interaction::ExportFile(id, n) => return super::export::file(state.store.as_ref(), id, *n).await,
+        _ => {}
+    }
     let header = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
     let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     check_acceptable(header(header::ACCEPT), param("_format"))?;
@@ -204,6 +212,13 @@ pub(crate) async fn dispatch(
         Interaction::HistoryType(ty) => history::history(&ctx, HistoryScope::Type(ty)).await?,
         Interaction::HistorySystem => history::history(&ctx, HistoryScope::System).await?,
         Interaction::Validate(ty, id) => validate(ty, id, body.expect("read above"))?,
+        Interaction::Export(level) => {
+            let uri = uri.path_and_query().map_or("", |p| p.as_str()).strip_prefix("/fhir").unwrap_or("");
+            return super::export::kick_off(&ctx, level, uri).await;
+        }
+        Interaction::ExportStatus(_) | Interaction::ExportCancel(_) | Interaction::ExportFile(..) => {
+            unreachable!("answered above")
+        }
     };
     let mut response = response.render(&presentation);
     if method == Method::HEAD {

@@ -2,6 +2,7 @@
 //! operators.
 
 pub mod bundle;
+pub mod export;
 pub mod fhir;
 pub mod health;
 pub mod history;
