@@ -22,20 +22,24 @@ pub struct BenchArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// `crud` (create/read/update and a 1,000-entry transaction) or `search` (the
+    /// patient-level searches of a loaded population: see bench_search.rs).
+    #[arg(long, default_value = "crud")]
+    suite: String,
 }
 
-struct Target {
+pub(crate) struct Target {
     host: String,
     path: String,
 }
 
-fn parse_url(url: &str) -> anyhow::Result<Target> {
+pub(crate) fn parse_url(url: &str) -> anyhow::Result<Target> {
     let rest = url.strip_prefix("http://").context("only http:// URLs are supported")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     Ok(Target { host: host.to_owned(), path: format!("/{}", path.trim_end_matches('/')) })
 }
 
-async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(&target.host).await?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -51,7 +55,7 @@ fn patient(i: usize, id: Option<&str>) -> String {
 }
 
 /// One request; returns the status and body.
-async fn send(
+pub(crate) async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     target: &Target,
     method: &str,
@@ -146,7 +150,7 @@ async fn run_phase(
     Ok((total, started.elapsed()))
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -155,6 +159,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.suite.as_str() {
+        "crud" => {}
+        "search" => return crate::bench_search::run(&args.url, args.connections, args.seconds).await,
+        other => bail!("--suite must be crud or search, not {other}"),
+    }
     let target = std::sync::Arc::new(parse_url(&args.url)?);
     let mut probe = connect(&target).await.with_context(|| format!("cannot reach {}", args.url))?;
     let (status, _) = send(&mut probe, &target, "GET", "metadata", None).await?;

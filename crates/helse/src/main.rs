@@ -1,6 +1,7 @@
 //! `helse`: one binary for operators.
 
 mod bench;
+mod bench_search;
 mod config;
 mod import;
 mod progress;

@@ -375,14 +375,16 @@ impl ResourceStore for PostgresStore {
             .iter()
             .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let total = if q.want_total {
+        let total = if !q.want_total {
+            None
+        } else if let Some(total) = q.total_from_page(versions.len()) {
+            Some(total)
+        } else {
             let count_args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
             let refs: Vec<&(dyn ToSql + Sync)> =
                 count_args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
             let sql = number_placeholders(&format!("SELECT count(*) FROM resources r WHERE {filter}"));
             Some(client.query_one(&sql, &refs).await.map_err(backend)?.get::<_, i64>(0) as u64)
-        } else {
-            None
         };
         Ok((versions, total))
     }

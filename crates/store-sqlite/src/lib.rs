@@ -236,15 +236,17 @@ impl ResourceStore for SqliteStore {
                     Ok((row.get(0)?, version_from_row(row, 1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let total = if q.want_total {
+            let total = if !q.want_total {
+                None
+            } else if let Some(total) = q.total_from_page(rows.len()) {
+                Some(total)
+            } else {
                 let sql = format!("SELECT count(*) FROM resources r WHERE {filter}");
                 Some(
                     c.prepare_cached(&sql)?
                         .query_row(rusqlite::params_from_iter(&args), |r| r.get::<_, i64>(0))?
                         as u64,
                 )
-            } else {
-                None
             };
             Ok((rows, total))
         })

@@ -25,12 +25,16 @@ pub(crate) struct Job {
 pub(crate) struct Writer {
     conn: Connection,
     last_stamp: i64,
+    writes_since_optimize: usize,
 }
+
+/// Writes between `PRAGMA optimize` runs.
+const OPTIMIZE_EVERY: usize = 50_000;
 
 impl Writer {
     pub(crate) fn new(conn: Connection) -> Self {
         conn.set_prepared_statement_cache_capacity(64);
-        Writer { conn, last_stamp: 0 }
+        Writer { conn, last_stamp: 0, writes_since_optimize: 0 }
     }
 
     pub(crate) fn run(mut self, jobs: Receiver<Job>) {
@@ -46,7 +50,18 @@ impl Writer {
         }
     }
 
+    /// Keeps the planner's statistics in step with a growing store (an import fills tables
+    /// from nothing, and plans made for empty tables are wrong for full ones).
+    fn maybe_optimize(&mut self, writes: usize) {
+        self.writes_since_optimize += writes;
+        if self.writes_since_optimize >= OPTIMIZE_EVERY {
+            self.writes_since_optimize = 0;
+            let _ = self.conn.execute_batch("PRAGMA optimize");
+        }
+    }
+
     fn commit_batch(&mut self, batch: Vec<Job>) {
+        self.maybe_optimize(batch.iter().map(|j| j.writes.len()).sum());
         let mut results = Vec::with_capacity(batch.len());
         let began = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(backend);
         if let Err(e) = began {

@@ -296,6 +296,12 @@ pub enum Cursor {
 }
 
 impl SearchQuery {
+    /// The total, when the first page already holds every match (it came back short): no
+    /// second query needed.
+    pub fn total_from_page(&self, rows: usize) -> Option<u64> {
+        (self.cursor == Cursor::Start && self.offset == 0 && rows < self.count).then_some(rows as u64)
+    }
+
     /// The page's extra condition and order for the cursor (`?` placeholders).
     pub fn page_sql(&self, alias: &str) -> (String, String, Vec<SqlArg>) {
         let (order, mut args) = order_by(&self.sort, alias);
@@ -323,10 +329,17 @@ pub fn search_filter(
 ) -> (String, Vec<SqlArg>) {
     let mut sql = format!("{alias}.resource_type = ? AND NOT {alias}.deleted");
     let mut args = vec![SqlArg::Text(resource_type.to_owned())];
-    for clause in clauses {
+    // The most selective clause drives the query (its index rows are looked up and the
+    // resources fetched by key); every other clause is checked per candidate through the
+    // index rows of that one resource. Checking every clause as its own `IN` list would
+    // materialise them all, which for a broad clause (a date range) is most of a table.
+    let mut ordered: Vec<&Clause> = clauses.iter().collect();
+    ordered.sort_by_key(|c| selectivity(c));
+    for (i, clause) in ordered.into_iter().enumerate() {
+        let probe = if i == 0 && selectivity(clause) <= DRIVING_RANK { Probe::Drive } else { Probe::Check };
         let mut parts = Vec::new();
         for condition in &clause.0 {
-            let (s, a) = condition_sql(condition, resource_type, alias, depth);
+            let (s, a) = condition_sql(condition, resource_type, alias, depth, probe);
             parts.push(s);
             args.extend(a);
         }
@@ -337,17 +350,60 @@ pub fn search_filter(
     (sql, args)
 }
 
+/// How a condition on index rows is phrased: as the set of resources it selects (to drive
+/// the query from), or as a check of one candidate resource's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Drive,
+    Check,
+}
+
+/// Clauses ranked this selective or better may drive a query.
+const DRIVING_RANK: u8 = 4;
+
+/// A rough rank of how few resources a clause selects (lower is fewer): an id or a reference
+/// to one resource first, ranges and negations last. A clause (an OR) is as broad as its
+/// broadest condition.
+fn selectivity(clause: &Clause) -> u8 {
+    fn rank(c: &Condition) -> u8 {
+        match c {
+            Condition::Id(_) => 0,
+            Condition::Reference { target_id: Some(_), .. } => 1,
+            Condition::Token { code: Some(_), .. } | Condition::Uri { .. } | Condition::Composite { .. } => 2,
+            Condition::String { .. } | Condition::Chain { .. } => 3,
+            Condition::Has { .. } | Condition::TokenText { .. } | Condition::Token { code: None, .. } => 4,
+            Condition::AnyOf(cs) => cs.iter().map(rank).max().unwrap_or(0),
+            Condition::Date { .. }
+            | Condition::LastUpdated { .. }
+            | Condition::Number { .. }
+            | Condition::Quantity { .. }
+            | Condition::Reference { target_id: None, .. } => 5,
+            Condition::Missing { .. } | Condition::Not(_) => 6,
+        }
+    }
+    clause.0.iter().map(rank).max().unwrap_or(0)
+}
+
 /// The resources with a row in one index table for the parameter bound as the next argument:
-/// `rid IN (SELECT …)`, an uncorrelated subquery the planner can drive from the index.
-fn exists(table: IndexTable, ty: &str, alias: &str, depth: usize, cond: &str) -> String {
+/// driving, `rid IN (SELECT …)`, an uncorrelated subquery the planner runs first; checking,
+/// `EXISTS (…)` over the candidate's own rows (the `_by_resource` index).
+fn exists(table: IndexTable, ty: &str, alias: &str, depth: usize, cond: &str, probe: Probe) -> String {
     let x = format!("x{depth}");
     let name = table.name();
     let cond = cond.replace("{x}", &x);
-    format!(
-        "{alias}.rid IN (SELECT {x}.rid FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{})",
-        type_literal(ty),
-        if cond.is_empty() { String::new() } else { format!(" AND {cond}") }
-    )
+    let cond = if cond.is_empty() { String::new() } else { format!(" AND {cond}") };
+    match probe {
+        Probe::Drive => format!(
+            "{alias}.rid IN (SELECT {x}.rid FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond})",
+            type_literal(ty),
+        ),
+        // The type is repeated (though the key alone decides) so that an exact condition can
+        // be checked with one seek in the lookup index, which ends in `rid`.
+        Probe::Check => format!(
+            "EXISTS (SELECT 1 FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond} AND {x}.rid = {alias}.rid)",
+            type_literal(ty),
+        ),
+    }
 }
 
 /// A resource type as an SQL literal. Types are names of letters and digits; anything else
@@ -381,7 +437,7 @@ fn range_cond(prefix: Prefix, start: i64, end: i64) -> (&'static str, Vec<SqlArg
     }
 }
 
-fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String, Vec<SqlArg>) {
+fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize, probe: Probe) -> (String, Vec<SqlArg>) {
     let text = |s: &str| SqlArg::Text(s.to_owned());
     match c {
         Condition::Id(ids) => {
@@ -436,7 +492,7 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String,
         | Condition::Uri { .. }
         | Condition::Reference { .. } => {
             let (table, cond, args) = index_cond(c).expect("an index condition");
-            (exists(table, ty, alias, depth, &cond), args)
+            (exists(table, ty, alias, depth, &cond, probe), args)
         }
         Condition::Chain { param, target_type, inner } => {
             let inner_alias = format!("r{}", depth + 1);
@@ -446,7 +502,7 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String,
             );
             let mut args = vec![text(param), text(target_type)];
             args.extend(inner_args);
-            (exists(IndexTable::Reference, ty, alias, depth, &cond), args)
+            (exists(IndexTable::Reference, ty, alias, depth, &cond, probe), args)
         }
         Condition::Has { source_type, param, inner } => {
             let inner_alias = format!("r{}", depth + 1);
@@ -463,21 +519,21 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize) -> (String,
             (sql, args)
         }
         Condition::Missing { param, table, missing } => {
-            let e = exists(*table, ty, alias, depth, "");
+            let e = exists(*table, ty, alias, depth, "", probe);
             (if *missing { format!("NOT ({e})") } else { e }, vec![text(param)])
         }
         Condition::AnyOf(conditions) => {
             let mut parts = Vec::new();
             let mut args = Vec::new();
             for c in conditions {
-                let (s, a) = condition_sql(c, ty, alias, depth);
+                let (s, a) = condition_sql(c, ty, alias, depth, probe);
                 parts.push(s);
                 args.extend(a);
             }
             (format!("({})", parts.join(" OR ")), args)
         }
         Condition::Not(inner) => {
-            let (s, a) = condition_sql(inner, ty, alias, depth);
+            let (s, a) = condition_sql(inner, ty, alias, depth, Probe::Check);
             (format!("NOT ({s})"), a)
         }
     }

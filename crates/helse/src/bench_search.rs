@@ -1,0 +1,125 @@
+//! `helse bench --suite search`: latency of the searches a clinician's system makes, against
+//! a server holding a synthetic population (`helse synth`). Patients are sampled from the
+//! server first; each query kind then runs for the given time over all connections, each
+//! request for another patient, and prints p50/p99.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hyper::StatusCode;
+use serde_json::Value;
+
+use crate::bench::{Target, connect, parse_url, percentile, send};
+
+/// What a query needs to know about a patient.
+struct Sample {
+    id: String,
+    identifier: String,
+    family: String,
+}
+
+type Query = fn(&Sample) -> String;
+
+const QUERIES: [(&str, Query); 6] = [
+    ("patient by identifier", |p| format!("Patient?identifier={}", encode(&p.identifier))),
+    ("patient by name prefix", |p| format!("Patient?name={}", &p.family[..3.min(p.family.len())])),
+    ("observations by code+date", |p| {
+        format!(
+            "Observation?subject=Patient/{}&code=http://loinc.org%7C8867-4&date=ge2010-01-01&date=lt2026-01-01",
+            p.id
+        )
+    }),
+    ("conditions _include subject", |p| {
+        format!("Condition?subject=Patient/{}&_include=Condition:subject", p.id)
+    }),
+    ("two-level chain", |p| {
+        format!("Observation?encounter.subject:Patient.identifier={}&_count=50", encode(&p.identifier))
+    }),
+    ("$everything (whole record)", |p| format!("Patient/{}/$everything?_count=1000", p.id)),
+];
+
+fn encode(s: &str) -> String {
+    s.replace('|', "%7C").replace(':', "%3A")
+}
+
+async fn sample(target: &Target, count: usize) -> anyhow::Result<Vec<Sample>> {
+    let mut sender = connect(target).await?;
+    let (status, body) = send(&mut sender, target, "GET", &format!("Patient?_count={count}"), None).await?;
+    if status != StatusCode::OK {
+        bail!("sampling patients answered {status}");
+    }
+    let bundle: Value = serde_json::from_slice(&body)?;
+    let samples: Vec<Sample> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let p = &e["resource"];
+            let identifier = &p["identifier"][0];
+            Some(Sample {
+                id: p["id"].as_str()?.to_owned(),
+                identifier: format!("{}|{}", identifier["system"].as_str()?, identifier["value"].as_str()?),
+                family: p["name"][0]["family"].as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    if samples.is_empty() {
+        bail!("the server has no patients with identifiers and names: load some with `helse synth`");
+    }
+    Ok(samples)
+}
+
+pub async fn run(url: &str, connections: usize, seconds: u64) -> anyhow::Result<()> {
+    let target = Arc::new(parse_url(url)?);
+    let samples = Arc::new(sample(&target, 1000).await.with_context(|| format!("cannot sample {url}"))?);
+    println!(
+        "helse bench --suite search: {connections} connections, {seconds} s per query, {} sampled patients",
+        samples.len()
+    );
+    println!(
+        "{:<30} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "query", "requests", "per sec", "p50 ms", "p99 ms", "avg entries"
+    );
+    for (name, query) in QUERIES {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..connections {
+            let (target, samples) = (target.clone(), samples.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut sender = connect(&target).await?;
+                let (mut latencies, mut entries, mut i) = (Vec::new(), 0usize, worker * 7919);
+                while Instant::now() < deadline {
+                    let path = query(&samples[i % samples.len()]);
+                    let t = Instant::now();
+                    let (status, body) = send(&mut sender, &target, "GET", &path, None).await?;
+                    latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    if status != StatusCode::OK {
+                        bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
+                    }
+                    let bundle: Value = serde_json::from_slice(&body)?;
+                    entries += bundle["entry"].as_array().map_or(0, |e| e.len());
+                    i += 1;
+                }
+                anyhow::Ok((latencies, entries))
+            }));
+        }
+        let (mut latencies, mut entries) = (Vec::new(), 0);
+        for t in tasks {
+            let (l, e) = t.await??;
+            latencies.extend(l);
+            entries += e;
+        }
+        latencies.sort_unstable();
+        let n = latencies.len();
+        println!(
+            "{name:<30} {n:>9} {:>9.0} {:>9.2} {:>9.2} {:>11.1}",
+            n as f64 / started.elapsed().as_secs_f64(),
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            entries as f64 / n.max(1) as f64
+        );
+    }
+    Ok(())
+}
