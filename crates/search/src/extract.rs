@@ -9,6 +9,25 @@ use serde_json::Value;
 use crate::normalize::normalize;
 use crate::parameters::{ParamType, search_parameters};
 
+/// Location `near`: each position's latitude and longitude as number rows `near$0` and
+/// `near$1` sharing a group, searched as a box (see `query::near_condition`).
+fn near_entries(resource: &Value, param: &crate::parameters::SearchParam, out: &mut Vec<IndexEntry>) {
+    for (g, position) in param.expression.evaluate(resource).iter().enumerate() {
+        let (Some(lat), Some(long)) =
+            (number(&position.value["latitude"]), number(&position.value["longitude"]))
+        else {
+            continue;
+        };
+        for (k, v) in [lat, long].into_iter().enumerate() {
+            out.push(IndexEntry {
+                param: format!("{}${k}", param.code),
+                value: IndexValue::Number(v),
+                group: Some(g as i64 + 1),
+            });
+        }
+    }
+}
+
 /// Every index row for the resource's current version.
 pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
     let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
@@ -17,6 +36,7 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
     let mut out: Vec<IndexEntry> = Vec::new();
     for param in search_parameters().for_type(ty) {
         match param.ty {
+            ParamType::Special if param.code == "near" => near_entries(resource, param, &mut out),
             ParamType::Special => {}
             ParamType::Composite => composite_entries(resource, param, &mut out),
             _ => {

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod normalize;
 pub mod parameters;
 pub mod query;
+pub mod terminology;
 
 pub use extract::index_entries;
 pub use parameters::{ParamType, SearchParam, search_parameters};

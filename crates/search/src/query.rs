@@ -322,9 +322,55 @@ fn typed_condition(
             _ => return Err(unsupported()),
         },
         ParamType::Reference => reference_condition(targets, code, modifier, v)?,
+        ParamType::Special if code == "near" && modifier.is_none() => near_condition(v)?,
         ParamType::Composite | ParamType::Special => {
             return Err(SearchError::Unsupported(format!("{code} ({ty:?} parameters) is not supported")));
         }
+    })
+}
+
+/// Distance when `near` names none.
+const NEAR_DEFAULT_KM: f64 = 10.0;
+
+/// `near=latitude|longitude|distance|unit` (unit `km` by default, or `m`, `[mi_i]`): the
+/// positions within a box of ±distance around the point. A box, like other servers use,
+/// not a circle: its corners reach √2 × distance.
+fn near_condition(v: &str) -> Result<Condition, SearchError> {
+    let invalid =
+        |why: &str| SearchError::InvalidValue { param: "near".into(), value: v.into(), why: why.into() };
+    let mut parts = v.split('|');
+    let mut number = |what: &str| -> Result<Option<f64>, SearchError> {
+        match parts.next().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => {
+                s.parse::<f64>().map(Some).map_err(|_| invalid(&format!("the {what} is not a number")))
+            }
+        }
+    };
+    let lat = number("latitude")?.ok_or_else(|| invalid("no latitude"))?;
+    let long = number("longitude")?.ok_or_else(|| invalid("no longitude"))?;
+    let distance = number("distance")?.unwrap_or(NEAR_DEFAULT_KM);
+    let km = match parts.next().filter(|s| !s.is_empty()) {
+        None | Some("km") => distance,
+        Some("m") => distance / 1000.0,
+        Some("[mi_i]") | Some("mi") => distance * 1.609_344,
+        Some(u) => return Err(invalid(&format!("unit '{u}' is not km, m or [mi_i]"))),
+    };
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&long) || km < 0.0 {
+        return Err(invalid("not a position on Earth"));
+    }
+    // A degree of latitude is about 111.32 km; a degree of longitude shrinks with cos(latitude).
+    let dlat = km / 111.32;
+    let dlong = km / (111.32 * lat.to_radians().cos().max(1e-6));
+    let range = |param: &str, centre: f64, d: f64| Condition::Number {
+        param: param.into(),
+        prefix: Prefix::Eq,
+        low: centre - d,
+        high: centre + d,
+    };
+    Ok(Condition::Composite {
+        param: "near".into(),
+        parts: vec![range("near$0", lat, dlat), range("near$1", long, dlong)],
     })
 }
 

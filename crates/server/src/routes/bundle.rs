@@ -146,6 +146,20 @@ fn entry_request(entry: &Value) -> Result<(Method, Uri, HeaderMap, Body), FhirEr
     Ok((method, uri, headers, body))
 }
 
+/// The JSON Patch a PATCH entry carries, as a Binary with `contentType`
+/// `application/json-patch+json` and base64 `data` (how FHIR Bundles carry JSON Patch).
+fn patch_document(entry: &Value) -> Result<json_patch::Patch, FhirError> {
+    let resource = entry
+        .get("resource")
+        .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Binary"))
+        .ok_or_else(|| FhirError::BadRequest("a PATCH entry carries its JSON Patch as a Binary".into()))?;
+    let data = resource.get("data").and_then(Value::as_str).unwrap_or("");
+    let bytes =
+        base64_decode(data).ok_or_else(|| FhirError::BadRequest("patch Binary data is not base64".into()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| FhirError::BadRequest(format!("not a JSON Patch document: {e}")))
+}
+
 /// One entry of a transaction, resolved.
 enum Planned {
     Write {
@@ -418,6 +432,41 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
                 };
                 writes.push(write);
                 Planned::Write { write_index: writes.len() - 1, status }
+            }
+            ("PATCH", Some((ty, Some(id)))) => {
+                // The patch applies to the version read here; writing it with that version as
+                // the precondition makes a concurrent change fail the transaction (412)
+                // instead of being overwritten.
+                let patch = patch_document(&entries[i]).map_err(|e| entry_error(i, e))?;
+                let current = match ctx.state.store.read(ty, &id).await? {
+                    Some(v) if !v.is_deleted() => v,
+                    _ => return Err(entry_error(i, FhirError::NotFound(format!("{ty}/{id}")))),
+                };
+                if let Some(expected) = if_match
+                    && expected != current.version_id
+                {
+                    return Err(entry_error(
+                        i,
+                        FhirError::PreconditionFailed(format!(
+                            "ifMatch names version {expected}, but the current version is {}",
+                            current.version_id
+                        )),
+                    ));
+                }
+                let resource: Value = serde_json::from_str(current.body.as_deref().expect("live version"))
+                    .map_err(|e| FhirError::Internal(e.to_string()))?;
+                let resource =
+                    super::fhir::patched(ty, &id, resource, &patch).map_err(|e| entry_error(i, e))?;
+                let index = helse_search::index_entries(&resource);
+                writes.push(Write::Update {
+                    resource_type: ty,
+                    id,
+                    resource,
+                    method: WriteMethod::Patch,
+                    if_match: Some(current.version_id),
+                    index,
+                });
+                Planned::Write { write_index: writes.len() - 1, status: StatusCode::OK }
             }
             (m, _) => {
                 return Err(FhirError::NotSupported(format!(

@@ -566,15 +566,9 @@ async fn patch(
                 v.version_id
             )));
         }
-        let mut resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
+        let resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
             .map_err(|e| FhirError::Internal(e.to_string()))?;
-        json_patch::patch(&mut resource, &patch).map_err(|e| {
-            FhirError::Invalid(vec![Issue::error(IssueType::Processing, format!("patch failed: {e}"))])
-        })?;
-        if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-            return Err(FhirError::BadRequest("a patch may not change the resource's id".into()));
-        }
-        let resource = validated(ty, resource)?;
+        let resource = patched(ty, &id, resource, &patch)?;
         match store_update(ctx, ty, id.clone(), resource, WriteMethod::Patch, Some(v.version_id)).await {
             Err(FhirError::PreconditionFailed(_))
                 if client_if_match.is_none() && attempt < PATCH_ATTEMPTS =>
@@ -585,6 +579,22 @@ async fn patch(
         }
     }
     Err(FhirError::Conflict("the resource kept changing during the patch".into()))
+}
+
+/// `resource` with a JSON Patch applied, validated; the patch may not change the id.
+pub(crate) fn patched(
+    ty: ResourceType,
+    id: &ResourceId,
+    mut resource: Value,
+    patch: &json_patch::Patch,
+) -> Result<Value, FhirError> {
+    json_patch::patch(&mut resource, patch).map_err(|e| {
+        FhirError::Invalid(vec![Issue::error(IssueType::Processing, format!("patch failed: {e}"))])
+    })?;
+    if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(FhirError::BadRequest("a patch may not change the resource's id".into()));
+    }
+    validated(ty, resource)
 }
 
 fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use axum::http::StatusCode;
 use helse_fhir_r4::{Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
-use helse_search::{SearchError, parse_search};
-use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion};
+use helse_search::{ParamType, SearchError, parse_search, search_parameters};
+use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion, TokenSystem};
 use serde_json::{Value, json};
 
 use crate::error::FhirError;
@@ -51,7 +51,14 @@ pub async fn search(
     ty: ResourceType,
     within: Option<(ResourceType, &ResourceId)>,
 ) -> Result<FhirResponse, FhirError> {
-    let mut parsed = parse_search(ty.as_str(), ctx.query, ctx.strict).map_err(search_error)?;
+    // Token modifiers that need terminology are answered from the ValueSets and CodeSystems
+    // stored on this server; the rest of the query parses as usual.
+    let (terminology, rest): (Vec<(String, String)>, Vec<(String, String)>) =
+        ctx.query.iter().cloned().partition(|(name, _)| terminology_modifier(ty, name).is_some());
+    let mut parsed = parse_search(ty.as_str(), &rest, ctx.strict).map_err(search_error)?;
+    for (name, value) in &terminology {
+        parsed.clauses.push(terminology_clause(ctx, ty, name, value).await?);
+    }
     if let Some((compartment, id)) = within {
         let clause = compartment_clause(compartment, id, ty).ok_or_else(|| {
             FhirError::NotSupported(format!("{ty} resources are not in the {compartment} compartment"))
@@ -312,6 +319,85 @@ async fn included(
 /// Resolves conditional criteria (`If-None-Exist`, conditional update/delete/patch) to the ids
 /// of at most two matches. Strict: a criterion that is not understood is an error, because
 /// ignoring it would touch the wrong resource.
+/// `(code, modifier)` when `name` is a token parameter of `ty` with `:in`, `:not-in`,
+/// `:below` or `:above`.
+fn terminology_modifier<'n>(ty: ResourceType, name: &'n str) -> Option<(&'n str, &'n str)> {
+    let (code, modifier) = name.split_once(':')?;
+    let token = search_parameters().get(ty.as_str(), code)?.ty == ParamType::Token;
+    (token && matches!(modifier, "in" | "not-in" | "below" | "above")).then_some((code, modifier))
+}
+
+/// The one stored resource of `ty` whose canonical `url` is `url` (or that `Type/id` names).
+async fn canonical(ctx: &Ctx<'_>, ty: ResourceType, url: &str) -> Result<Option<Value>, FhirError> {
+    let id = match url.strip_prefix(&format!("{ty}/")) {
+        Some(id) => Some(ResourceId::parse(id).map_err(|e| FhirError::BadRequest(e.to_string()))?),
+        None => resolve_criteria(ctx, ty, &[("url".to_owned(), url.to_owned())]).await?.into_iter().next(),
+    };
+    let Some(id) = id else { return Ok(None) };
+    Ok(match ctx.state.store.read(ty, &id).await? {
+        Some(v) => match v.body {
+            Some(body) => Some(serde_json::from_str(&body).map_err(|e| FhirError::Internal(e.to_string()))?),
+            None => None,
+        },
+        None => None,
+    })
+}
+
+async fn terminology_clause(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    name: &str,
+    value: &str,
+) -> Result<Clause, FhirError> {
+    use helse_search::terminology::{Direction, related_codes, value_set_members};
+    let (code, modifier) = terminology_modifier(ty, name).expect("partitioned on it");
+    let token = |system: Option<String>, c: Option<String>| Condition::Token {
+        param: code.to_owned(),
+        system: system.map_or(TokenSystem::Any, TokenSystem::Is),
+        code: c,
+    };
+    let mut conditions = Vec::new();
+    for v in value.split(',') {
+        match modifier {
+            "in" | "not-in" => {
+                let vs_type = ResourceType::parse("ValueSet").expect("a type");
+                let vs = canonical(ctx, vs_type, v).await?.ok_or_else(|| {
+                    FhirError::BadRequest(format!("{name}: no ValueSet '{v}' on this server"))
+                })?;
+                let members = value_set_members(&vs)
+                    .map_err(|e| FhirError::NotSupported(format!("{name}={v}: {e}")))?;
+                conditions.extend(members.into_iter().map(|m| token(m.system, m.code)));
+            }
+            _ => {
+                let (system, c) = v
+                    .split_once('|')
+                    .filter(|(s, c)| !s.is_empty() && !c.is_empty())
+                    .ok_or_else(|| FhirError::BadRequest(format!("{name} takes system|code, not '{v}'")))?;
+                let cs_type = ResourceType::parse("CodeSystem").expect("a type");
+                let cs = canonical(ctx, cs_type, system).await?.ok_or_else(|| {
+                    FhirError::BadRequest(format!(
+                        "{name}: no CodeSystem '{system}' on this server to know its hierarchy"
+                    ))
+                })?;
+                let direction = if modifier == "below" { Direction::Below } else { Direction::Above };
+                let mut codes = related_codes(&cs, c, direction);
+                if codes.is_empty() {
+                    codes.push(c.to_owned());
+                }
+                conditions.extend(codes.into_iter().map(|c| token(Some(system.to_owned()), Some(c))));
+            }
+        }
+    }
+    if conditions.is_empty() {
+        // An empty value set holds nothing.
+        conditions.push(Condition::Id(Vec::new()));
+    }
+    Ok(match modifier {
+        "not-in" => Clause(vec![Condition::Not(Box::new(Condition::AnyOf(conditions)))]),
+        _ => Clause(conditions),
+    })
+}
+
 pub async fn resolve_criteria(
     ctx: &Ctx<'_>,
     ty: ResourceType,

@@ -7,8 +7,54 @@ on_both_stores!(
     batch_entries_succeed_and_fail_independently,
     transaction_rewrites_references_and_resolves_conditions,
     transaction_is_all_or_nothing,
+    transaction_patches_atomically,
     official_example_bundles,
 );
+
+/// PATCH inside a transaction: applied with the other entries, and a failing patch (or a
+/// stale ifMatch) rolls everything back.
+async fn transaction_patches_atomically(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.put("Patient/p", &json!({"resourceType": "Patient", "id": "p", "gender": "male"})).await;
+    let to_female = "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9nZW5kZXIiLCJ2YWx1ZSI6ImZlbWFsZSJ9XQ=="; // [{"op":"replace","path":"/gender","value":"female"}]
+    let bad = "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9nZW5kZXIiLCJ2YWx1ZSI6ImJveSJ9XQ=="; // [{"op":"replace","path":"/gender","value":"boy"}]
+    let patch = |data: &str, if_match: Option<&str>| {
+        let mut request = json!({"method": "PATCH", "url": "Patient/p"});
+        if let Some(m) = if_match {
+            request["ifMatch"] = json!(m);
+        }
+        json!({"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}, "request": request})
+    };
+    let new_obs = json!({"fullUrl": "urn:uuid:0b6c4b7e-7d0b-4a55-9f5a-7a1f0c7e7a11",
+        "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/p"}},
+        "request": {"method": "POST", "url": "Observation"}});
+    let tx = |entries: Vec<serde_json::Value>| json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+
+    // An invalid result (gender "boy") fails the whole transaction: the Observation is not created.
+    let r = s.post("", &tx(vec![new_obs.clone(), patch(bad, None)])).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(s.get("Observation?_summary=count").await.json()["total"], 0);
+    // A stale ifMatch fails it too.
+    let r = s.post("", &tx(vec![new_obs.clone(), patch(to_female, Some("W/\"7\""))])).await;
+    assert_eq!(r.status, 412, "{}", r.text);
+    assert_eq!(s.get("Patient/p").await.json()["gender"], "male");
+    // A good patch lands with the rest, as version 2 made by PATCH.
+    let r = s.post("", &tx(vec![new_obs, patch(to_female, Some("W/\"1\""))])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let statuses: Vec<String> = r.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["201 Created", "200 OK"]);
+    let p = s.get("Patient/p").await.json();
+    assert_eq!((p["gender"].as_str(), p["meta"]["versionId"].as_str()), (Some("female"), Some("2")));
+    let history = s.get("Patient/p/_history").await.json();
+    assert_eq!(history["entry"][0]["request"]["method"], "PATCH");
+    assert_eq!(s.get("Observation?_summary=count").await.json()["total"], 1);
+    s.stop().await;
+}
 
 async fn batch_entries_succeed_and_fail_independently(backend: Backend) {
     let s = TestServer::start(backend).await;

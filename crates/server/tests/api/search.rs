@@ -11,7 +11,101 @@ on_both_stores!(
     pages_stay_put_while_writes_happen,
     composite_parameters_match_within_one_element,
     chains_reach_into_contained_resources,
+    locations_near_a_point,
+    token_terminology_modifiers,
 );
+
+/// `:in`/`:not-in` against a ValueSet stored on the server, `:below`/`:above` against a
+/// CodeSystem's hierarchy stored on the server.
+async fn token_terminology_modifiers(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let sys = "http://example.org/cs/findings";
+    let finding = |id: &str, code: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"coding": [{"system": sys, "code": code}]}})
+    };
+    load(
+        &s,
+        &[
+            json!({"resourceType": "CodeSystem", "id": "findings", "url": sys, "status": "active", "content": "complete",
+                   "concept": [{"code": "heart", "concept": [{"code": "rhythm", "concept": [{"code": "af"}]}, {"code": "failure"}]},
+                               {"code": "lung"}]}),
+            json!({"resourceType": "ValueSet", "id": "cardiac", "url": "http://example.org/vs/cardiac", "status": "active",
+                   "compose": {"include": [{"system": sys, "concept": [{"code": "af"}, {"code": "failure"}]}]}}),
+            json!({"resourceType": "ValueSet", "id": "all-findings", "url": "http://example.org/vs/all", "status": "active",
+                   "compose": {"include": [{"system": sys}]}}),
+            json!({"resourceType": "ValueSet", "id": "by-filter", "url": "http://example.org/vs/filter", "status": "active",
+                   "compose": {"include": [{"system": sys, "filter": [{"property": "concept", "op": "is-a", "value": "heart"}]}]}}),
+            finding("o-af", "af"),
+            finding("o-failure", "failure"),
+            finding("o-rhythm", "rhythm"),
+            finding("o-lung", "lung"),
+            json!({"resourceType": "Observation", "id": "o-other", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}}),
+        ],
+    )
+    .await;
+    let cases: &[(&str, &[&str])] = &[
+        ("code:in=http://example.org/vs/cardiac", &["o-af", "o-failure"]),
+        ("code:in=ValueSet/cardiac", &["o-af", "o-failure"]),
+        ("code:not-in=http://example.org/vs/cardiac", &["o-lung", "o-other", "o-rhythm"]),
+        ("code:in=http://example.org/vs/all", &["o-af", "o-failure", "o-lung", "o-rhythm"]),
+        (
+            "code:in=http://example.org/vs/cardiac,http://example.org/vs/all",
+            &["o-af", "o-failure", "o-lung", "o-rhythm"],
+        ),
+        ("code:below=http://example.org/cs/findings|rhythm", &["o-af", "o-rhythm"]),
+        ("code:below=http://example.org/cs/findings|heart", &["o-af", "o-failure", "o-rhythm"]),
+        ("code:above=http://example.org/cs/findings|af", &["o-af", "o-rhythm"]),
+        (
+            "code:below=http://example.org/cs/findings|lung&code:not-in=http://example.org/vs/cardiac",
+            &["o-lung"],
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(ids(&s, &format!("Observation?{query}")).await, *expected, "{query}");
+    }
+    // What cannot be answered is refused, never answered wider than asked.
+    assert_eq!(s.get("Observation?code:in=http://example.org/vs/missing").await.status, 400);
+    assert_eq!(s.get("Observation?code:below=http://unknown|x").await.status, 400);
+    assert_eq!(s.get("Observation?code:below=af").await.status, 400);
+    let r = s.get("Observation?code:in=http://example.org/vs/filter").await;
+    assert_eq!((r.status, r.issue_code()), (400, "not-supported".to_owned()), "{}", r.text);
+    s.stop().await;
+}
+
+/// Location `near`: a box of ±distance around the point (km by default; m and miles too).
+async fn locations_near_a_point(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let at = |id: &str, lat: f64, long: f64| json!({"resourceType": "Location", "id": id, "position": {"latitude": lat, "longitude": long}});
+    load(
+        &s,
+        &[
+            at("haukeland", 60.3737, 5.3571),       // Bergen
+            at("bergen-sentrum", 60.3913, 5.3221),  // 2.7 km from Haukeland
+            at("voss", 60.6283, 6.4140),            // about 65 km
+            at("rikshospitalet", 59.9493, 10.7134), // Oslo, about 300 km
+            json!({"resourceType": "Location", "id": "nowhere", "name": "no position"}),
+        ],
+    )
+    .await;
+    let cases: &[(&str, &[&str])] = &[
+        ("near=60.3737|5.3571|5|km", &["bergen-sentrum", "haukeland"]),
+        ("near=60.3737|5.3571|1000|m", &["haukeland"]),
+        ("near=60.3737|5.3571|100", &["bergen-sentrum", "haukeland", "voss"]),
+        ("near=60.3737|5.3571|50|[mi_i]", &["bergen-sentrum", "haukeland", "voss"]),
+        ("near=60.3737|5.3571|400|km", &["bergen-sentrum", "haukeland", "rikshospitalet", "voss"]),
+        ("near=60.3737|5.3571", &["bergen-sentrum", "haukeland"]),
+        ("near=59.95|10.71|2|km", &["rikshospitalet"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(ids(&s, &format!("Location?{query}")).await, *expected, "{query}");
+    }
+    for bad in ["near=91|5|1|km", "near=60|x|1", "near=60|5|1|parsec", "near=60"] {
+        assert_eq!(s.get(&format!("Location?{bad}")).await.status, 400, "{bad}");
+    }
+    s.stop().await;
+}
 
 async fn load(s: &TestServer, resources: &[Value]) {
     for r in resources {
