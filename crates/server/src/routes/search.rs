@@ -53,7 +53,8 @@ pub async fn search(
 ) -> Result<FhirResponse, FhirError> {
     // Token modifiers that need terminology are answered from the ValueSets and CodeSystems
     // stored on this server; the rest of the query parses as usual.
-    let (terminology, rest): (Vec<(String, String)>, Vec<(String, String)>) =
+    type Params = Vec<(String, String)>;
+    let (terminology, rest): (Params, Params) =
         ctx.query.iter().cloned().partition(|(name, _)| terminology_modifier(ty, name).is_some());
     let mut parsed = parse_search(ty.as_str(), &rest, ctx.strict).map_err(search_error)?;
     for (name, value) in &terminology {
@@ -321,7 +322,7 @@ async fn included(
 /// ignoring it would touch the wrong resource.
 /// `(code, modifier)` when `name` is a token parameter of `ty` with `:in`, `:not-in`,
 /// `:below` or `:above`.
-fn terminology_modifier<'n>(ty: ResourceType, name: &'n str) -> Option<(&'n str, &'n str)> {
+fn terminology_modifier(ty: ResourceType, name: &str) -> Option<(&str, &str)> {
     let (code, modifier) = name.split_once(':')?;
     let token = search_parameters().get(ty.as_str(), code)?.ty == ParamType::Token;
     (token && matches!(modifier, "in" | "not-in" | "below" | "above")).then_some((code, modifier))
