@@ -412,6 +412,37 @@ impl ResourceStore for PostgresStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
+    async fn references_to(
+        &self,
+        target_type: ResourceType,
+        target_id: &ResourceId,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT x.resource_type, x.param, x.rid FROM search_reference x WHERE x.target_type = $1 AND x.target_id = $2",
+                &[&target_type.as_str(), &target_id.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    async fn read_keys(&self, rids: &[i64]) -> StoreResult<Vec<(i64, StoredVersion)>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                     WHERE r.rid = ANY($1) AND NOT r.deleted ORDER BY r.rid"
+                ),
+                &[&rids],
+            )
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?))).collect()
+    }
+
     async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>> {
         let client = self.pool.get().await.map_err(backend)?;
         let rows = client

@@ -279,6 +279,41 @@ impl ResourceStore for SqliteStore {
         })
     }
 
+    async fn references_to(
+        &self,
+        target_type: ResourceType,
+        target_id: &ResourceId,
+    ) -> StoreResult<Vec<(String, String, i64)>> {
+        self.with_reader(|c| {
+            c.prepare_cached(
+                "SELECT x.resource_type, x.param, x.rid FROM search_reference x WHERE x.target_type = ?1 AND x.target_id = ?2",
+            )?
+            .query_map(params![target_type.as_str(), target_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })
+    }
+
+    async fn read_keys(&self, rids: &[i64]) -> StoreResult<Vec<(i64, StoredVersion)>> {
+        let mut out = Vec::with_capacity(rids.len());
+        // Bounded statements: SQLite caps the number of parameters.
+        for chunk in rids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE r.rid IN ({marks}) AND r.deleted = 0"
+            );
+            out.extend(self.with_reader(|c| {
+                c.prepare(&sql)?
+                    .query_map(rusqlite::params_from_iter(chunk), |row| {
+                        Ok((row.get(0)?, version_from_row(row, 1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })?);
+        }
+        out.sort_unstable_by_key(|(rid, _)| *rid);
+        Ok(out)
+    }
+
     async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>> {
         self.with_reader(|c| {
             c.prepare_cached(&format!(

@@ -443,6 +443,16 @@ pub trait ResourceStore: Send + Sync + 'static {
         ids: &[ResourceId],
         param: Option<&str>,
     ) -> StoreResult<Vec<(String, String, String)>>;
+    /// Reference index rows `(resource_type, param, rid)` pointing at one resource, for
+    /// compartments (`$everything`).
+    async fn references_to(
+        &self,
+        target_type: ResourceType,
+        target_id: &ResourceId,
+    ) -> StoreResult<Vec<(String, String, i64)>>;
+    /// Current, live resources by key, in key order; keys of deleted or unknown resources are
+    /// left out.
+    async fn read_keys(&self, rids: &[i64]) -> StoreResult<Vec<(i64, StoredVersion)>>;
     /// Current, live resources after `after_rid` in key order, for reindexing; with their keys.
     async fn scan_current(&self, after_rid: i64, limit: usize) -> StoreResult<Vec<(i64, StoredVersion)>>;
     /// How many live resources there are.

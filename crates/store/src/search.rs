@@ -337,6 +337,16 @@ pub fn search_filter(
     ordered.sort_by_key(|c| selectivity(c));
     for (i, clause) in ordered.into_iter().enumerate() {
         let probe = if i == 0 && selectivity(clause) <= DRIVING_RANK { Probe::Drive } else { Probe::Check };
+        // A driving OR is one set (a UNION), not an OR of `IN`s: PostgreSQL answers the
+        // latter by filtering every resource of the type (236 ms against 0.7 ms for a
+        // chain whose inner clause has two alternatives, on 200k resources).
+        if probe == Probe::Drive && clause.0.len() > 1 {
+            if let Some((set, a)) = union_set(&clause.0, resource_type, depth) {
+                sql.push_str(&format!(" AND {alias}.rid IN ({set})"));
+                args.extend(a);
+                continue;
+            }
+        }
         let mut parts = Vec::new();
         for condition in &clause.0 {
             let (s, a) = condition_sql(condition, resource_type, alias, depth, probe);
@@ -388,22 +398,104 @@ fn selectivity(clause: &Clause) -> u8 {
 /// driving, `rid IN (SELECT …)`, an uncorrelated subquery the planner runs first; checking,
 /// `EXISTS (…)` over the candidate's own rows (the `_by_resource` index).
 fn exists(table: IndexTable, ty: &str, alias: &str, depth: usize, cond: &str, probe: Probe) -> String {
-    let x = format!("x{depth}");
-    let name = table.name();
-    let cond = cond.replace("{x}", &x);
-    let cond = if cond.is_empty() { String::new() } else { format!(" AND {cond}") };
     match probe {
-        Probe::Drive => format!(
-            "{alias}.rid IN (SELECT {x}.rid FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond})",
-            type_literal(ty),
-        ),
+        Probe::Drive => format!("{alias}.rid IN ({})", rows_with(table, ty, depth, cond)),
         // The type is repeated (though the key alone decides) so that an exact condition can
         // be checked with one seek in the lookup index, which ends in `rid`.
-        Probe::Check => format!(
-            "EXISTS (SELECT 1 FROM {name} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond} AND {x}.rid = {alias}.rid)",
-            type_literal(ty),
-        ),
+        Probe::Check => {
+            let x = format!("x{depth}");
+            let cond = cond.replace("{x}", &x);
+            let cond = if cond.is_empty() { String::new() } else { format!(" AND {cond}") };
+            format!(
+                "EXISTS (SELECT 1 FROM {} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond} AND {x}.rid = {alias}.rid)",
+                table.name(),
+                type_literal(ty),
+            )
+        }
     }
+}
+
+/// `SELECT rid` of the resources of a type with a row in one index table for the parameter
+/// bound as the next argument and matching `cond` over the row `{x}`.
+fn rows_with(table: IndexTable, ty: &str, depth: usize, cond: &str) -> String {
+    let x = format!("x{depth}");
+    let cond = cond.replace("{x}", &x);
+    let cond = if cond.is_empty() { String::new() } else { format!(" AND {cond}") };
+    format!(
+        "SELECT {x}.rid FROM {} {x} WHERE {x}.resource_type = {} AND {x}.param = ?{cond}",
+        table.name(),
+        type_literal(ty)
+    )
+}
+
+/// Alternatives as one `SELECT rid … UNION ALL …` set, when each is a set of rows in an
+/// index (a chain, a composite, an indexed value); `None` if one is not.
+fn union_set(conditions: &[Condition], ty: &str, depth: usize) -> Option<(String, Vec<SqlArg>)> {
+    let mut sets = Vec::new();
+    let mut args = Vec::new();
+    for c in conditions {
+        let (set, a) = rid_set(c, ty, depth)?;
+        sets.push(set);
+        args.extend(a);
+    }
+    Some((sets.join(" UNION ALL "), args))
+}
+
+/// The `SELECT rid …` of the resources one condition selects, for conditions that are sets of
+/// index rows.
+fn rid_set(c: &Condition, ty: &str, depth: usize) -> Option<(String, Vec<SqlArg>)> {
+    match c {
+        Condition::AnyOf(cs) => union_set(cs, ty, depth),
+        Condition::Composite { .. } => Some(composite_set(c, ty, depth)),
+        Condition::Chain { param, target_type, inner } => {
+            let (cond, args) = chain_cond(param, target_type, inner, depth);
+            Some((rows_with(IndexTable::Reference, ty, depth, &cond), args))
+        }
+        _ => {
+            let (table, cond, args) = index_cond(c)?;
+            Some((rows_with(table, ty, depth, &cond), args))
+        }
+    }
+}
+
+/// `SELECT rid` of the resources with a composite's components in one element: the
+/// component rows of one element share `(rid, grp)`.
+fn composite_set(c: &Condition, ty: &str, depth: usize) -> (String, Vec<SqlArg>) {
+    let Condition::Composite { parts, .. } = c else { unreachable!("a composite condition") };
+    let mut from = Vec::new();
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        let Some((table, cond, part_args)) = index_cond(part) else { continue };
+        let c = format!("c{depth}_{k}");
+        from.push(if k == 0 {
+            format!("{} {c}", table.name())
+        } else {
+            format!("JOIN {} {c} ON {c}.rid = c{depth}_0.rid AND {c}.grp = c{depth}_0.grp", table.name())
+        });
+        conds.push(format!("{c}.param = ? AND {}", cond.replace("{x}", &c)));
+        args.extend(part_args);
+    }
+    let sql = format!(
+        "SELECT c{depth}_0.rid FROM {} WHERE c{depth}_0.resource_type = {} AND {}",
+        from.join(" "),
+        type_literal(ty),
+        conds.join(" AND ")
+    );
+    (sql, args)
+}
+
+/// A chain's condition on a reference row `{x}`: it points at a resource of the target type
+/// that matches the inner clauses. Arguments start with the parameter's code.
+fn chain_cond(param: &str, target_type: &str, inner: &[Clause], depth: usize) -> (String, Vec<SqlArg>) {
+    let inner_alias = format!("r{}", depth + 1);
+    let (inner_sql, inner_args) = search_filter(target_type, inner, &inner_alias, depth + 1);
+    let cond = format!(
+        "{{x}}.target_type = ? AND {{x}}.target_id IN (SELECT {inner_alias}.id FROM resources {inner_alias} WHERE {inner_sql})"
+    );
+    let mut args = vec![SqlArg::Text(param.to_owned()), SqlArg::Text(target_type.to_owned())];
+    args.extend(inner_args);
+    (cond, args)
 }
 
 /// A resource type as an SQL literal. Types are names of letters and digits; anything else
@@ -456,32 +548,9 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize, probe: Prob
                 args,
             )
         }
-        Condition::Composite { param: _, parts } => {
-            // The component rows of one element share (rid, grp).
-            let mut from = Vec::new();
-            let mut conds = Vec::new();
-            let mut args = Vec::new();
-            for (k, part) in parts.iter().enumerate() {
-                let Some((table, cond, part_args)) = index_cond(part) else { continue };
-                let c = format!("c{depth}_{k}");
-                from.push(if k == 0 {
-                    format!("{} {c}", table.name())
-                } else {
-                    format!(
-                        "JOIN {} {c} ON {c}.rid = c{depth}_0.rid AND {c}.grp = c{depth}_0.grp",
-                        table.name()
-                    )
-                });
-                conds.push(format!("{c}.param = ? AND {}", cond.replace("{x}", &c)));
-                args.extend(part_args);
-            }
-            let sql = format!(
-                "{alias}.rid IN (SELECT c{depth}_0.rid FROM {} WHERE c{depth}_0.resource_type = {} AND {})",
-                from.join(" "),
-                type_literal(ty),
-                conds.join(" AND ")
-            );
-            (sql, args)
+        Condition::Composite { .. } => {
+            let (set, args) = composite_set(c, ty, depth);
+            (format!("{alias}.rid IN ({set})"), args)
         }
         Condition::Token { .. }
         | Condition::TokenText { .. }
@@ -495,13 +564,7 @@ fn condition_sql(c: &Condition, ty: &str, alias: &str, depth: usize, probe: Prob
             (exists(table, ty, alias, depth, &cond, probe), args)
         }
         Condition::Chain { param, target_type, inner } => {
-            let inner_alias = format!("r{}", depth + 1);
-            let (inner_sql, inner_args) = search_filter(target_type, inner, &inner_alias, depth + 1);
-            let cond = format!(
-                "{{x}}.target_type = ? AND {{x}}.target_id IN (SELECT {inner_alias}.id FROM resources {inner_alias} WHERE {inner_sql})"
-            );
-            let mut args = vec![text(param), text(target_type)];
-            args.extend(inner_args);
+            let (cond, args) = chain_cond(param, target_type, inner, depth);
             (exists(IndexTable::Reference, ty, alias, depth, &cond, probe), args)
         }
         Condition::Has { source_type, param, inner } => {

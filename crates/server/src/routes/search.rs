@@ -183,40 +183,46 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
                 .ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not an instant")))
         })
         .transpose()?;
-    let mut all: Vec<StoredVersion> = Vec::new();
+    // The compartment is every resource with a reference to the patient through one of its
+    // type's compartment parameters: one lookup of the references to the patient, then one
+    // read of those resources, rather than a search per member type.
+    let definitions = helse_search::search_parameters();
+    let wanted = |member: &str| member != ty.as_str() && types.as_ref().is_none_or(|t| t.contains(&member));
+    let mut keys: Vec<i64> = ctx
+        .state
+        .store
+        .references_to(ty, id)
+        .await?
+        .into_iter()
+        .filter(|(member, param, _)| {
+            wanted(member)
+                && definitions.compartment_params(ty.as_str(), member).is_some_and(|ps| ps.contains(param))
+        })
+        .map(|(_, _, rid)| rid)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len() >= MAX_EVERYTHING {
+        return Err(FhirError::NotSupported(format!(
+            "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
+        )));
+    }
+    let mut members: Vec<StoredVersion> = ctx
+        .state
+        .store
+        .read_keys(&keys)
+        .await?
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| since.is_none_or(|r| v.last_updated.millis() >= r.start))
+        .collect();
+    // Grouped by type, each type in key order (the order of the keys read).
+    members.sort_by_key(|v| v.resource_type.as_str());
+    let mut all: Vec<StoredVersion> = Vec::with_capacity(members.len() + 1);
     if types.as_ref().is_none_or(|t| t.contains(&ty.as_str())) {
         all.push(patient);
     }
-    for member in helse_search::search_parameters().compartment_members(ty.as_str()) {
-        if member == ty.as_str() || types.as_ref().is_some_and(|t| !t.contains(&member)) {
-            continue;
-        }
-        let Ok(member_type) = ResourceType::parse(member) else { continue };
-        let Some(clause) = compartment_clause(ty, id, member_type) else { continue };
-        let mut clauses = vec![clause];
-        if let Some(r) = since {
-            clauses.push(Clause(vec![Condition::LastUpdated {
-                prefix: helse_store::Prefix::Ge,
-                start: r.start,
-                end: r.end,
-            }]));
-        }
-        let q = SearchQuery {
-            resource_type: member.to_owned(),
-            clauses,
-            sort: Vec::new(),
-            count: MAX_EVERYTHING + 1 - all.len(),
-            offset: 0,
-            cursor: Cursor::Start,
-            want_total: false,
-        };
-        all.extend(ctx.state.store.search(&q).await?.0.into_iter().map(|(_, v)| v));
-        if all.len() > MAX_EVERYTHING {
-            return Err(FhirError::NotSupported(format!(
-                "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
-            )));
-        }
-    }
+    all.extend(members);
     let total = all.len();
     let count = page_size(ctx)?;
     let offset: usize = match ctx.param("_offset") {
