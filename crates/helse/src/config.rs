@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use helse_server::{Limits, ServerConfig, SqliteDurability};
+use helse_server::{AuthMode, Limits, ServerConfig, SqliteDurability};
 use helse_store::StoreLocation;
 use serde::Deserialize;
 
@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// (`helse synth`, seed 1), so there is something to look at.
     #[arg(long, value_name = "PATIENTS", num_args = 0..=1, default_missing_value = "100")]
     pub demo: Option<usize>,
+    /// Development only: no access tokens needed, every record open. Refused unless
+    /// listening on loopback.
+    #[arg(long, env = "HELSE_NO_AUTH")]
+    no_auth: bool,
 }
 
 /// The config file's shape; every field optional.
@@ -120,6 +124,7 @@ impl Settings {
                 sqlite_durability,
                 postgres_pool_size: file.postgres_pool_size.unwrap_or(16),
                 limits,
+                auth: if args.no_auth { AuthMode::Disabled } else { AuthMode::Enforced },
             },
             log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
         })
@@ -162,6 +167,8 @@ mod tests {
         assert_eq!(f.server.limits.max_page_size, 20);
         let both = load(&["--listen", "127.0.0.1:9100"], Some("listen = \"127.0.0.1:9000\""));
         assert_eq!(both.server.listen.to_string(), "127.0.0.1:9100", "flags win over the file");
+        assert_eq!(d.server.auth, AuthMode::Enforced, "secure by default");
+        assert_eq!(load(&["--no-auth"], None).server.auth, AuthMode::Disabled);
     }
 
     #[test]

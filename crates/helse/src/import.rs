@@ -25,6 +25,10 @@ pub struct ImportArgs {
     /// Import through a running server's FHIR API (its base URL), as batch Bundles.
     #[arg(long)]
     server: Option<String>,
+    /// An access token for `--server` (from its /auth/token; tokens last five minutes, so
+    /// large loads go better with `--store`).
+    #[arg(long, env = "HELSE_TOKEN", requires = "server")]
+    token: Option<String>,
     /// Resources per transaction: default 5,000 into a store (larger commits dirty each
     /// index page once for many rows), 1,000 per batch Bundle to a server.
     #[arg(long)]
@@ -42,7 +46,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let sources = discover(&args.paths)?;
     anyhow::ensure!(!sources.is_empty(), "no .ndjson or .json files under the given paths");
     let (sink, destination): (Arc<dyn Sink>, String) = match (&args.store, &args.server) {
-        (_, Some(url)) => (Arc::new(HttpSink::new(url)), url.clone()),
+        (_, Some(url)) => (Arc::new(HttpSink::new(url, args.token.clone())), url.clone()),
         (Some(store), None) => {
             (Arc::new(StoreSink { store: crate::stores::open(store).await? }), helse_store::redact_url(store))
         }

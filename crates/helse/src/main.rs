@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_search;
+mod clients;
 mod config;
 mod import;
 mod progress;
@@ -35,6 +36,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Generate a synthetic Norwegian population (seeded), as NDJSON files or into a store.
     Synth(synth::SynthArgs),
+    /// Register, list and remove the OAuth clients that may get access tokens.
+    Client(clients::ClientArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Reindex(args) => runtime.block_on(reindex::run(args)),
         Command::Import(args) => runtime.block_on(import::run(args)),
         Command::Synth(args) => runtime.block_on(synth::run(args)),
+        Command::Client(args) => runtime.block_on(clients::run(args)),
     }
 }
 
@@ -56,6 +60,9 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         load_demo(&settings, patients).await?;
     }
     let server = helse_server::Server::bind(&settings.server).await?;
+    if settings.server.auth == helse_server::AuthMode::Enforced {
+        clients::hint_when_none(server.store().as_ref(), &settings.server).await?;
+    }
     tracing::info!(
         listen = %server.local_addr,
         store = ?settings.server.store,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use helse_server::{ServerConfig, SqliteDurability};
+use helse_server::{AuthMode, ServerConfig, SqliteDurability};
 use helse_store::{ResourceStore, StoreLocation};
 
 pub async fn open(location: &str) -> anyhow::Result<Arc<dyn ResourceStore>> {
@@ -13,6 +13,7 @@ pub async fn open(location: &str) -> anyhow::Result<Arc<dyn ResourceStore>> {
         sqlite_durability: SqliteDurability::Full,
         postgres_pool_size: 8,
         limits: Default::default(),
+        auth: AuthMode::Enforced,
     };
     Ok(helse_server::open_store(&config).await?)
 }

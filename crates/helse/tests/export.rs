@@ -29,6 +29,7 @@ async fn open(location: &str) -> Arc<dyn ResourceStore> {
         sqlite_durability: helse_server::SqliteDurability::Normal,
         postgres_pool_size: 4,
         limits: Default::default(),
+        auth: helse_server::AuthMode::Disabled,
     };
     helse_server::open_store(&config).await.unwrap()
 }

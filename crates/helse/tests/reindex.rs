@@ -79,6 +79,7 @@ async fn reindex_of_a_superseded_version_is_skipped(backend: Backend) {
         sqlite_durability: helse_server::SqliteDurability::Normal,
         postgres_pool_size: 2,
         limits: Default::default(),
+        auth: helse_server::AuthMode::Disabled,
     };
     let store = helse_server::open_store(&config).await.unwrap();
     let (ty, id) = (ResourceType::parse("Patient").unwrap(), ResourceId::parse("p").unwrap());

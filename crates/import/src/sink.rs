@@ -61,11 +61,13 @@ impl Sink for StoreSink {
 pub struct HttpSink {
     pub base: String,
     pub client: reqwest::Client,
+    /// A bearer access token, for a server with authorisation on.
+    pub token: Option<String>,
 }
 
 impl HttpSink {
-    pub fn new(base: &str) -> Self {
-        HttpSink { base: base.trim_end_matches('/').to_owned(), client: reqwest::Client::new() }
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        HttpSink { base: base.trim_end_matches('/').to_owned(), client: reqwest::Client::new(), token }
     }
 }
 
@@ -87,14 +89,15 @@ impl Sink for HttpSink {
             .collect();
         let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
         let http = |e: reqwest::Error| ImportError::Http(e.to_string());
-        let response = self
+        let mut request = self
             .client
             .post(&self.base)
             .header("content-type", "application/fhir+json")
-            .body(bundle.to_string())
-            .send()
-            .await
-            .map_err(http)?;
+            .body(bundle.to_string());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(http)?;
         let status = response.status();
         let body: Value = response.json().await.map_err(http)?;
         if !status.is_success() {

@@ -17,7 +17,8 @@ fn export(level: &str) -> Value {
     json!({"name": "export", "definition": definition})
 }
 
-pub fn capability_statement(base_url: Option<&str>) -> Value {
+/// `secured`: whether access tokens are required (SMART on FHIR), which the statement says.
+pub fn capability_statement(base_url: Option<&str>, secured: bool) -> Value {
     let interactions: Vec<Value> =
         InteractionKind::RESOURCE_LEVEL.iter().map(|k| json!({"code": k.code()})).collect();
     let everything = json!({"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"});
@@ -63,7 +64,7 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
         .iter()
         .map(|c| format!("http://hl7.org/fhir/CompartmentDefinition/{c}"))
         .collect();
-    let rest = json!({
+    let mut rest = json!({
         "mode": "server",
         "resource": resources,
         // `POST /` takes both kinds of Bundle (routes/bundle.rs).
@@ -75,6 +76,23 @@ pub fn capability_statement(base_url: Option<&str>) -> Value {
         "compartment": compartments,
         "operation": [export("")],
     });
+    if secured {
+        let mut security = json!({
+            "service": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR",
+            }]}],
+            "description": "SMART on FHIR: OAuth 2.0 bearer tokens with SMART v2 scopes; see .well-known/smart-configuration",
+        });
+        if let Some(url) = base_url {
+            let token = crate::routes::oauth::token_url(url);
+            security["extension"] = json!([{
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": "token", "valueUri": token}],
+            }]);
+        }
+        rest["security"] = security;
+    }
     let mut cs = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -98,7 +116,12 @@ mod tests {
 
     #[test]
     fn lists_every_resource_type_and_is_valid() {
-        let cs = capability_statement(Some("http://localhost/fhir"));
+        let cs = capability_statement(Some("http://localhost/fhir"), true);
+        assert_eq!(cs["rest"][0]["security"]["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+        assert_eq!(
+            cs["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"],
+            "http://localhost/auth/token"
+        );
         assert_eq!(cs["rest"][0]["resource"].as_array().unwrap().len(), definitions().resource_types().len());
         assert_eq!(cs["fhirVersion"], "4.0.1");
         let issues = helse_fhir_r4::validate_resource(&cs, None);

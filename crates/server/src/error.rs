@@ -33,6 +33,12 @@ pub enum FhirError {
     Invalid(Vec<Issue>),
     #[error("{0}")]
     NotSupported(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the request took longer than {0} seconds")]
     Timeout(u64),
     #[error("the store is unavailable")]
@@ -59,6 +65,8 @@ impl FhirError {
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooLong),
             Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, IssueType::Invalid),
             NotSupported(_) => (StatusCode::BAD_REQUEST, IssueType::NotSupported),
+            Unauthorized(_) | InvalidToken(_) => (StatusCode::UNAUTHORIZED, IssueType::Security),
+            Forbidden(_) => (StatusCode::FORBIDDEN, IssueType::Forbidden),
             Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, IssueType::Timeout),
             Unavailable => (StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception),

@@ -1,5 +1,6 @@
 //! The Helse FHIR server: configuration, startup and the HTTP API.
 
+pub mod access;
 pub mod capability;
 pub mod error;
 pub mod interaction;
@@ -44,6 +45,15 @@ impl Default for Limits {
     }
 }
 
+/// Whether requests need an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// SMART on FHIR: patient data only with a token whose scopes cover the request.
+    Enforced,
+    /// Development: everything open. Refused unless listening on loopback.
+    Disabled,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -53,6 +63,7 @@ pub struct ServerConfig {
     pub sqlite_durability: Durability,
     pub postgres_pool_size: usize,
     pub limits: Limits,
+    pub auth: AuthMode,
 }
 
 pub struct AppState {
@@ -61,6 +72,8 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: metrics::Metrics,
     pub capability_statement: Value,
+    /// The access-token signing secret; `None` under `--no-auth`.
+    pub token_keys: Option<helse_auth::TokenKeys>,
 }
 
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>, StoreError> {
@@ -89,7 +102,17 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: &ServerConfig) -> Result<Self, StartupError> {
+        if config.auth == AuthMode::Disabled && !config.listen.ip().is_loopback() {
+            return Err(StartupError::OpenOffLoopback(config.listen));
+        }
         let store = open_store(config).await.map_err(StartupError::Store)?;
+        let token_keys = match config.auth {
+            AuthMode::Enforced => Some(token_keys(store.as_ref()).await.map_err(StartupError::Store)?),
+            AuthMode::Disabled => {
+                tracing::warn!(listen = %config.listen, "authorisation is off (--no-auth): anyone who can reach this port can read and change every record");
+                None
+            }
+        };
         let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(StartupError::Bind)?;
         let local_addr = listener.local_addr().map_err(StartupError::Bind)?;
         let state = Arc::new(AppState {
@@ -97,9 +120,17 @@ impl Server {
             base_url: config.base_url.clone(),
             limits: config.limits.clone(),
             metrics: metrics::Metrics::default(),
-            capability_statement: capability::capability_statement(config.base_url.as_deref()),
+            capability_statement: capability::capability_statement(
+                config.base_url.as_deref(),
+                config.auth == AuthMode::Enforced,
+            ),
+            token_keys,
         });
         Ok(Server { local_addr, listener, state })
+    }
+
+    pub fn store(&self) -> Arc<dyn ResourceStore> {
+        self.state.store.clone()
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests (and so their writes)
@@ -125,6 +156,20 @@ impl Server {
     }
 }
 
+/// Where the token signing secret is kept in the store.
+const TOKEN_SECRET_KEY: &str = "auth/token-signing-secret";
+
+/// The token signing secret every server on the store shares: made by the first to start.
+async fn token_keys(store: &dyn ResourceStore) -> Result<helse_auth::TokenKeys, StoreError> {
+    let now = helse_fhir_r4::Instant::now();
+    store.kv_put_new(TOKEN_SECRET_KEY, &helse_auth::TokenKeys::generate_secret(), None, now).await?;
+    let secret = store
+        .kv_get(TOKEN_SECRET_KEY, now)
+        .await?
+        .ok_or_else(|| StoreError::Backend("the token signing secret vanished".into()))?;
+    Ok(helse_auth::TokenKeys::from_secret(&secret))
+}
+
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -132,4 +177,8 @@ pub enum StartupError {
     Store(StoreError),
     #[error("cannot listen: {0}")]
     Bind(std::io::Error),
+    #[error(
+        "--no-auth opens every record to anyone who can connect, so it listens on loopback only, not {0}"
+    )]
+    OpenOffLoopback(SocketAddr),
 }

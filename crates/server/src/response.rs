@@ -124,7 +124,20 @@ impl IntoResponse for FhirError {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), error = %self, "request failed");
         }
-        FhirResponse::outcome(status, &self.issues()).render(&Presentation::default())
+        let challenge = match &self {
+            // RFC 6750 §3: a 401 says how to authenticate, and why a token was refused.
+            FhirError::Unauthorized(_) => Some("Bearer realm=\"helse\"".to_owned()),
+            FhirError::InvalidToken(why) => Some(format!(
+                "Bearer realm=\"helse\", error=\"invalid_token\", error_description=\"{}\"",
+                why.replace('"', "'")
+            )),
+            _ => None,
+        };
+        let mut response = FhirResponse::outcome(status, &self.issues()).render(&Presentation::default());
+        if let Some(c) = challenge.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, c);
+        }
+        response
     }
 }
 

@@ -467,6 +467,71 @@ impl ResourceStore for PostgresStore {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
+    async fn kv_get(&self, key: &str, now: Instant) -> StoreResult<Option<String>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client
+            .query_opt(
+                "SELECT value FROM server_kv WHERE key = $1 AND (expires IS NULL OR expires > $2)",
+                &[&key, &now.millis()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, expires: Option<Instant>) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client
+            .execute(
+                "INSERT INTO server_kv (key, value, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+                &[&key, &value, &expires.map(|e| e.millis())],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn kv_put_new(
+        &self,
+        key: &str,
+        value: &str,
+        expires: Option<Instant>,
+        now: Instant,
+    ) -> StoreResult<bool> {
+        let client = self.pool.get().await.map_err(backend)?;
+        // Inserted, or replacing an expired value: one row either way; a live value stays.
+        let n = client
+            .execute(
+                "INSERT INTO server_kv (key, value, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+                 WHERE server_kv.expires IS NOT NULL AND server_kv.expires <= $4",
+                &[&key, &value, &expires.map(|e| e.millis()), &now.millis()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn kv_list(&self, prefix: &str, now: Instant) -> StoreResult<Vec<(String, String)>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT key, value FROM server_kv WHERE substr(key, 1, length($1)) = $1
+                   AND (expires IS NULL OR expires > $2) ORDER BY key",
+                &[&prefix, &now.millis()],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn kv_delete(&self, key: &str) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(backend)?;
+        client.execute("DELETE FROM server_kv WHERE key = $1", &[&key]).await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {
         let client = self.pool.get().await.map_err(backend)?;
         client

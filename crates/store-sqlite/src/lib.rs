@@ -332,6 +332,65 @@ impl ResourceStore for SqliteStore {
         .map(|n| n as u64)
     }
 
+    async fn kv_get(&self, key: &str, now: Instant) -> StoreResult<Option<String>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.query_row(
+            "SELECT value FROM server_kv WHERE key = ?1 AND (expires IS NULL OR expires > ?2)",
+            params![key, now.millis()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    async fn kv_put(&self, key: &str, value: &str, expires: Option<Instant>) -> StoreResult<()> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.execute(
+            "INSERT OR REPLACE INTO server_kv (key, value, expires) VALUES (?1, ?2, ?3)",
+            params![key, value, expires.map(|e| e.millis())],
+        )
+        .map(|_| ())
+        .map_err(backend)
+    }
+
+    async fn kv_put_new(
+        &self,
+        key: &str,
+        value: &str,
+        expires: Option<Instant>,
+        now: Instant,
+    ) -> StoreResult<bool> {
+        let mut c = self.job_conn.lock().expect("job connection");
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+        tx.execute("DELETE FROM server_kv WHERE key = ?1 AND expires <= ?2", params![key, now.millis()])
+            .map_err(backend)?;
+        let set = tx
+            .execute(
+                "INSERT OR IGNORE INTO server_kv (key, value, expires) VALUES (?1, ?2, ?3)",
+                params![key, value, expires.map(|e| e.millis())],
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(set == 1)
+    }
+
+    async fn kv_list(&self, prefix: &str, now: Instant) -> StoreResult<Vec<(String, String)>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.prepare(
+            "SELECT key, value FROM server_kv WHERE substr(key, 1, length(?1)) = ?1
+               AND (expires IS NULL OR expires > ?2) ORDER BY key",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![prefix, now.millis()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+        .map_err(backend)
+    }
+
+    async fn kv_delete(&self, key: &str) -> StoreResult<()> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.execute("DELETE FROM server_kv WHERE key = ?1", params![key]).map(|_| ()).map_err(backend)
+    }
+
     async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {
         let c = self.job_conn.lock().expect("job connection");
         c.execute(

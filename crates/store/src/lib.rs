@@ -366,7 +366,9 @@ pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
             PRIMARY KEY (job_id, n)
          );"
     );
-    vec![base, index_schema(real), jobs]
+    // Server state every server on the store shares (see `ResourceStore::kv_get`).
+    let kv = format!("CREATE TABLE server_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires {int});");
+    vec![base, index_schema(real), jobs, kv]
 }
 
 /// The index tables. Rows point at `resources.rid`.
@@ -469,6 +471,24 @@ pub trait ResourceStore: Send + Sync + 'static {
     async fn delete_job(&self, id: &str) -> StoreResult<()>;
     async fn put_job_file(&self, job: &str, n: u32, body: String) -> StoreResult<()>;
     async fn job_file(&self, job: &str, n: u32) -> StoreResult<Option<String>>;
+    /// A small key-value table for state every server on this store shares: the access-token
+    /// signing secret, OAuth clients, client assertions already used. An entry past its
+    /// `expires` reads as absent.
+    async fn kv_get(&self, key: &str, now: Instant) -> StoreResult<Option<String>>;
+    /// Sets a key, replacing any value.
+    async fn kv_put(&self, key: &str, value: &str, expires: Option<Instant>) -> StoreResult<()>;
+    /// Sets a key unless it holds a live value; whether it was set. Two servers racing to set
+    /// one key: exactly one wins.
+    async fn kv_put_new(
+        &self,
+        key: &str,
+        value: &str,
+        expires: Option<Instant>,
+        now: Instant,
+    ) -> StoreResult<bool>;
+    /// Live entries whose key starts with `prefix`, in key order.
+    async fn kv_list(&self, prefix: &str, now: Instant) -> StoreResult<Vec<(String, String)>>;
+    async fn kv_delete(&self, key: &str) -> StoreResult<()>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use helse_server::{Limits, Server, ServerConfig, SqliteDurability};
+use helse_server::{AuthMode, Limits, Server, ServerConfig, SqliteDurability};
 use helse_store::StoreLocation;
 use serde_json::Value;
 
@@ -32,6 +32,8 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     _store: FreshStore,
+    /// The server's store, for what tests set up behind the API (OAuth clients).
+    pub store: std::sync::Arc<dyn helse_store::ResourceStore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -90,7 +92,17 @@ impl TestServer {
         Self::start_with(backend, Limits::default()).await
     }
 
+    /// A server with authorisation off (`--no-auth`), as tests of other features use.
     pub async fn start_with(backend: Backend, limits: Limits) -> Self {
+        Self::start_configured(backend, limits, AuthMode::Disabled).await
+    }
+
+    /// A server with authorisation on, as in production.
+    pub async fn start_secured(backend: Backend) -> Self {
+        Self::start_configured(backend, Limits::default(), AuthMode::Enforced).await
+    }
+
+    pub async fn start_configured(backend: Backend, limits: Limits, auth: AuthMode) -> Self {
         let store = FreshStore::new(backend).await;
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -99,9 +111,11 @@ impl TestServer {
             sqlite_durability: SqliteDurability::Normal,
             postgres_pool_size: 8,
             limits,
+            auth,
         };
         let server = Server::bind(&config).await.expect("server starts");
         let addr = server.local_addr;
+        let shared_store = server.store();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server
@@ -116,6 +130,7 @@ impl TestServer {
             base: format!("http://{addr}/fhir"),
             client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
             _store: store,
+            store: shared_store,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -212,7 +227,7 @@ pub async fn spawn_helse(bin: &str, store: &str, port: u16) -> std::process::Chi
 /// [`spawn_helse`] with extra `serve` flags.
 pub async fn spawn_helse_with(bin: &str, store: &str, port: u16, extra: &[&str]) -> std::process::Child {
     let mut child = std::process::Command::new(bin)
-        .args(["serve", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--no-auth", "--store", store, "--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

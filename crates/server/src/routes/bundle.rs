@@ -56,7 +56,7 @@ async fn batch(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, FhirErr
     for entry in entries {
         let response = match entry_request(entry) {
             Ok((method, uri, headers, body)) => {
-                match dispatch_boxed(ctx.state, method, uri, headers, body).await {
+                match dispatch_boxed(ctx.state, ctx.access, method, uri, headers, body).await {
                     Ok(r) => r,
                     Err(e) => e.into_response(),
                 }
@@ -79,16 +79,17 @@ type Dispatched<'a> =
 
 /// `dispatch` behind a box: an entry re-enters the dispatcher (one level deep, since Bundles
 /// do not nest), and the box makes that recursion a known, `Send` type.
-fn dispatch_boxed(
-    state: &crate::AppState,
+fn dispatch_boxed<'a>(
+    state: &'a crate::AppState,
+    access: &'a crate::access::Access,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Dispatched<'_> {
+) -> Dispatched<'a> {
     Box::pin(async move {
         let mut kind = InteractionKind::Other;
-        dispatch(state, &method, &uri, &headers, body, &mut kind).await
+        dispatch(state, access, &method, &uri, &headers, body, &mut kind).await
     })
 }
 
@@ -188,6 +189,7 @@ fn entry_error(i: usize, e: FhirError) -> FhirError {
         FhirError::NotFound(m) => FhirError::NotFound(format!("entry {i}: {m}")),
         FhirError::PreconditionFailed(m) => FhirError::PreconditionFailed(format!("entry {i}: {m}")),
         FhirError::NotSupported(m) => FhirError::NotSupported(format!("entry {i}: {m}")),
+        FhirError::Forbidden(m) => FhirError::Forbidden(format!("entry {i}: {m}")),
         other => other,
     }
 }
@@ -275,6 +277,15 @@ fn rewrite_references(value: &mut Value, map: &HashMap<String, String>, base: Op
 }
 
 async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, FhirError> {
+    // Every entry must be allowed before anything happens: a transaction is all or nothing.
+    for (i, entry) in entries.iter().enumerate() {
+        let (method, uri, headers, _) = entry_request(entry).map_err(|e| entry_error(i, e))?;
+        let path = uri.path().strip_prefix("/fhir").unwrap_or("");
+        let has_criteria = uri.query().is_some_and(|q| !q.is_empty());
+        let interaction =
+            crate::interaction::parse(&method, path, has_criteria).map_err(|e| entry_error(i, e))?;
+        crate::access::authorize(ctx.access, &interaction, &headers).map_err(|e| entry_error(i, e))?;
+    }
     let mut requests = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let request =
@@ -499,7 +510,7 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
             Planned::Read => {
                 let (method, uri, headers, body) =
                     entry_request(&entries[i]).map_err(|e| entry_error(i, e))?;
-                let response = match dispatch_boxed(ctx.state, method, uri, headers, body).await {
+                let response = match dispatch_boxed(ctx.state, ctx.access, method, uri, headers, body).await {
                     Ok(r) => r,
                     Err(e) => e.into_response(),
                 };

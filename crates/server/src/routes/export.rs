@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use helse_auth::Permission;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, parse_date_range};
 use helse_search::{parse_search, search_parameters};
 use helse_store::{Clause, Condition, Cursor, JobRecord, JobStatus, ResourceStore, SearchQuery, StoreError};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::fhir::Ctx;
+use crate::access::Access;
 use crate::error::FhirError;
 
 /// Resources per NDJSON file.
@@ -50,6 +52,9 @@ struct ExportRequest {
     /// `_typeFilter`: per type, the queries (a resource matching any of them is exported).
     type_filters: Vec<(String, Vec<(String, String)>)>,
     transaction_time: String,
+    /// The client that asked (with authorisation on): only it may poll, fetch or cancel.
+    #[serde(default)]
+    client: Option<String>,
 }
 
 fn job_url(base: &str, id: &str) -> String {
@@ -100,6 +105,20 @@ pub async fn kick_off(ctx: &Ctx<'_>, level: Level, uri: &str) -> Result<Response
             }
         },
     };
+    // Named types must all be readable; by default, the readable ones are exported.
+    let types: Vec<String> = if ctx.param("_type").is_some() {
+        for ty in &types {
+            ctx.access.require(ty, Permission::Read)?;
+        }
+        types
+    } else {
+        types.into_iter().filter(|t| ctx.access.can(t, Permission::Read)).collect()
+    };
+    if types.is_empty() {
+        return Err(FhirError::Forbidden(
+            "the access token's scopes allow reading none of the exported types".into(),
+        ));
+    }
     let since = ctx
         .param("_since")
         .map(|s| {
@@ -137,6 +156,7 @@ pub async fn kick_off(ctx: &Ctx<'_>, level: Level, uri: &str) -> Result<Response
         since,
         type_filters,
         transaction_time: now.to_string(),
+        client: ctx.access.client_id().map(str::to_owned),
     };
     let job = JobRecord {
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -157,8 +177,22 @@ pub async fn kick_off(ctx: &Ctx<'_>, level: Level, uri: &str) -> Result<Response
 
 /// `GET $export-status/{id}`: 202 while running, the manifest when done, an
 /// OperationOutcome (500) when it failed, 404 when unknown or expired.
-pub async fn status(store: &dyn ResourceStore, id: &str) -> Result<Response, FhirError> {
-    let job = store.job(id).await?.ok_or_else(|| FhirError::NotFound(format!("export job {id}")))?;
+/// A job, if it exists and belongs to the caller (another client's job is "not found": its
+/// existence is not theirs to know).
+async fn owned_job(store: &dyn ResourceStore, access: &Access, id: &str) -> Result<JobRecord, FhirError> {
+    let missing = || FhirError::NotFound(format!("export job {id}"));
+    let job = store.job(id).await?.ok_or_else(missing)?;
+    if let Some(client) = access.client_id() {
+        let owner = serde_json::from_str::<ExportRequest>(&job.request).ok().and_then(|r| r.client);
+        if owner.as_deref() != Some(client) {
+            return Err(missing());
+        }
+    }
+    Ok(job)
+}
+
+pub async fn status(store: &dyn ResourceStore, access: &Access, id: &str) -> Result<Response, FhirError> {
+    let job = owned_job(store, access, id).await?;
     match job.status {
         JobStatus::Running => Ok(Response::builder()
             .status(StatusCode::ACCEPTED)
@@ -180,14 +214,20 @@ pub async fn status(store: &dyn ResourceStore, id: &str) -> Result<Response, Fhi
 }
 
 /// `DELETE $export-status/{id}`: cancels a running job or deletes a finished one.
-pub async fn cancel(store: &dyn ResourceStore, id: &str) -> Result<Response, FhirError> {
-    store.job(id).await?.ok_or_else(|| FhirError::NotFound(format!("export job {id}")))?;
+pub async fn cancel(store: &dyn ResourceStore, access: &Access, id: &str) -> Result<Response, FhirError> {
+    owned_job(store, access, id).await?;
     store.delete_job(id).await?;
     Ok(Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).expect("a response"))
 }
 
 /// `GET $export-file/{id}/{n}`: one NDJSON file.
-pub async fn file(store: &dyn ResourceStore, id: &str, n: u32) -> Result<Response, FhirError> {
+pub async fn file(
+    store: &dyn ResourceStore,
+    access: &Access,
+    id: &str,
+    n: u32,
+) -> Result<Response, FhirError> {
+    owned_job(store, access, id).await?;
     let body =
         store.job_file(id, n).await?.ok_or_else(|| FhirError::NotFound(format!("export file {id}/{n}")))?;
     Ok(Response::builder()

@@ -13,6 +13,7 @@ use helse_store::{HistoryScope, Method as WriteMethod, StoredVersion, Write, Wri
 use serde_json::Value;
 
 use crate::AppState;
+use crate::access::{Access, authenticate, authorize};
 use crate::error::FhirError;
 use crate::interaction::{self, Interaction, InteractionKind};
 use crate::negotiation::{BodyKind, body_kind, check_acceptable};
@@ -22,6 +23,7 @@ use crate::routes::{history, search};
 /// What every interaction needs to know about its request.
 pub struct Ctx<'a> {
     pub state: &'a AppState,
+    pub access: &'a Access,
     pub base: String,
     pub query: &'a [(String, String)],
     pub headers: &'a HeaderMap,
@@ -81,8 +83,13 @@ pub async fn handle(
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut kind = InteractionKind::Other;
+    let access = match authenticate(state.token_keys.as_ref(), &headers, &request_base(&state, &headers)) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
     let result =
-        tokio::time::timeout(timeout, dispatch(&state, &method, &uri, &headers, body, &mut kind)).await;
+        tokio::time::timeout(timeout, dispatch(&state, &access, &method, &uri, &headers, body, &mut kind))
+            .await;
     let response = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
@@ -100,8 +107,20 @@ pub async fn handle(
     response
 }
 
+/// The FHIR base URL requests are answered for: configured, or from the Host header.
+pub fn request_base(state: &AppState, headers: &HeaderMap) -> String {
+    match &state.base_url {
+        Some(b) => b.clone(),
+        None => format!(
+            "http://{}/fhir",
+            headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost")
+        ),
+    }
+}
+
 pub(crate) async fn dispatch(
     state: &AppState,
+    access: &Access,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -115,6 +134,7 @@ pub(crate) async fn dispatch(
     let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
     let interaction = interaction::parse(method, path, has_criteria)?;
     *kind = interaction.kind();
+    authorize(access, &interaction, headers)?;
     let mut body = Some(body);
     if matches!(interaction, Interaction::SearchType(_)) && method == Method::POST {
         // POST _search: the parameters come as a form body (and may also be in the URL).
@@ -127,9 +147,15 @@ pub(crate) async fn dispatch(
     // Bulk status and file requests answer with their own media types (JSON manifest,
     // NDJSON), not FHIR content negotiation.
     match &interaction {
-        Interaction::ExportStatus(id) => return super::export::status(state.store.as_ref(), id).await,
-        Interaction::ExportCancel(id) => return super::export::cancel(state.store.as_ref(), id).await,
-        Interaction::ExportFile(id, n) => return super::export::file(state.store.as_ref(), id, *n).await,
+        Interaction::ExportStatus(id) => {
+            return super::export::status(state.store.as_ref(), access, id).await;
+        }
+        Interaction::ExportCancel(id) => {
+            return super::export::cancel(state.store.as_ref(), access, id).await;
+        }
+        Interaction::ExportFile(id, n) => {
+            return super::export::file(state.store.as_ref(), access, id, *n).await;
+        }
         _ => {}
     }
     let header = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
@@ -146,12 +172,9 @@ pub(crate) async fn dispatch(
         },
         elements: param("_elements").map(|e| e.split(',').map(|s| s.trim().to_owned()).collect()),
     };
-    let base = match &state.base_url {
-        Some(b) => b.clone(),
-        None => format!("http://{}/fhir", header(header::HOST).unwrap_or("localhost")),
-    };
+    let base = request_base(state, headers);
     let strict = prefer(headers, "handling") == Some("strict");
-    let ctx = Ctx { state, base, query: &query, headers, presentation: &presentation, strict };
+    let ctx = Ctx { state, access, base, query: &query, headers, presentation: &presentation, strict };
 
     let needs_body = matches!(
         interaction,

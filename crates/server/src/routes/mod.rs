@@ -6,13 +6,14 @@ pub mod export;
 pub mod fhir;
 pub mod health;
 pub mod history;
+pub mod oauth;
 pub mod paging;
 pub mod search;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use crate::AppState;
 
@@ -21,6 +22,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/auth/token", post(oauth::token))
+        .route("/.well-known/smart-configuration", get(oauth::smart_configuration))
+        .route("/fhir/.well-known/smart-configuration", get(oauth::smart_configuration))
         .route("/fhir", any(fhir::handle))
         .route("/fhir/", any(fhir::handle))
         .route("/fhir/{*path}", any(fhir::handle))

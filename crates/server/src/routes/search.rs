@@ -5,12 +5,14 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use helse_auth::Permission;
 use helse_fhir_r4::{Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
 use helse_search::{ParamType, SearchError, parse_search, search_parameters};
 use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion, TokenSystem};
 use serde_json::{Value, json};
 
+use crate::access::authorize_clauses;
 use crate::error::FhirError;
 use crate::response::{FhirResponse, Payload};
 use crate::routes::fhir::{Ctx, page_size};
@@ -57,6 +59,7 @@ pub async fn search(
     let (terminology, rest): (Params, Params) =
         ctx.query.iter().cloned().partition(|(name, _)| terminology_modifier(ty, name).is_some());
     let mut parsed = parse_search(ty.as_str(), &rest, ctx.strict).map_err(search_error)?;
+    authorize_clauses(ctx.access, &parsed.clauses)?;
     for (name, value) in &terminology {
         parsed.clauses.push(terminology_clause(ctx, ty, name, value).await?);
     }
@@ -187,7 +190,11 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
     // type's compartment parameters: one lookup of the references to the patient, then one
     // read of those resources, rather than a search per member type.
     let definitions = helse_search::search_parameters();
-    let wanted = |member: &str| member != ty.as_str() && types.as_ref().is_none_or(|t| t.contains(&member));
+    let wanted = |member: &str| {
+        member != ty.as_str()
+            && types.as_ref().is_none_or(|t| t.contains(&member))
+            && ctx.access.can(member, Permission::Read)
+    };
     let mut keys: Vec<i64> = ctx
         .state
         .store
@@ -265,7 +272,10 @@ async fn included(
             for (source, ids) in by_type {
                 let refs = ctx.state.store.references_from(source, &ids, inc.param.as_deref()).await?;
                 for (_, target_type, target_id) in refs {
+                    // What the grant may not read is left out, never an error: the page
+                    // itself was allowed.
                     if inc.target_type.as_ref().is_some_and(|t| *t != target_type)
+                        || !ctx.access.can(&target_type, Permission::Read)
                         || !seen.insert((target_type.clone(), target_id.clone()))
                     {
                         continue;
@@ -285,6 +295,9 @@ async fn included(
         if round == 0 {
             for rev in revincludes {
                 let Some(param) = &rev.param else { continue };
+                if !ctx.access.can(&rev.source_type, Permission::Read) {
+                    continue;
+                }
                 let alternatives: Vec<Condition> = matches
                     .iter()
                     .filter(|v| v.resource_type == ty)
@@ -323,9 +336,6 @@ async fn included(
     Ok(out)
 }
 
-/// Resolves conditional criteria (`If-None-Exist`, conditional update/delete/patch) to the ids
-/// of at most two matches. Strict: a criterion that is not understood is an error, because
-/// ignoring it would touch the wrong resource.
 /// `(code, modifier)` when `name` is a token parameter of `ty` with `:in`, `:not-in`,
 /// `:below` or `:above`.
 fn terminology_modifier(ty: ResourceType, name: &str) -> Option<(&str, &str)> {
@@ -405,6 +415,9 @@ async fn terminology_clause(
     })
 }
 
+/// Resolves conditional criteria (`If-None-Exist`, conditional update/delete/patch) to the ids
+/// of at most two matches. Strict: a criterion that is not understood is an error, because
+/// ignoring it would touch the wrong resource.
 pub async fn resolve_criteria(
     ctx: &Ctx<'_>,
     ty: ResourceType,
@@ -415,7 +428,11 @@ pub async fn resolve_criteria(
     if selecting.is_empty() {
         return Err(FhirError::BadRequest("conditional interaction without criteria".into()));
     }
+    // Criteria search, whatever interaction they serve (conditional writes, conditional
+    // references in a transaction).
+    ctx.access.require(ty.as_str(), Permission::Search)?;
     let parsed = parse_search(ty.as_str(), &selecting, true).map_err(search_error)?;
+    authorize_clauses(ctx.access, &parsed.clauses)?;
     let q = SearchQuery {
         resource_type: ty.as_str().to_owned(),
         clauses: parsed.clauses,

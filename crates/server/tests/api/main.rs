@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, over real HTTP, against a fresh
 //! SQLite file and a fresh PostgreSQL database for every test.
 
+mod authorisation;
 mod broken_inputs;
 mod bundles;
 mod concurrency;
