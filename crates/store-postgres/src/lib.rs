@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    HistoryPage, HistoryQuery, IndexTable, JobRecord, JobStatus, Method, ResourceStore, SearchQuery, SqlArg,
-    StoreError, StoreResult, StoredVersion, Write, WriteOutcome, check_precondition, history_filter,
-    index_inserts, redact_url, search_filter, write_index, write_target,
+    Cursor, HistoryPage, HistoryQuery, IndexTable, JobRecord, JobStatus, Method, Position, ResourceStore,
+    SearchQuery, SortValue, SortValueKind, SqlArg, StoreError, StoreResult, StoredVersion, Write,
+    WriteOutcome, check_precondition, history_filter, index_inserts, redact_url, search_filter, write_index,
+    write_target,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -359,14 +360,36 @@ impl ResourceStore for PostgresStore {
     async fn search(&self, q: &SearchQuery) -> StoreResult<(Vec<(i64, StoredVersion)>, Option<u64>)> {
         let (filter, args) = search_filter(&q.resource_type, &q.clauses, "r", 0);
         let (cursor, order, page_only) = q.page_sql("r");
-        let mut page_args: Vec<Box<dyn ToSql + Sync + Send>> = args.iter().cloned().map(pg_arg).collect();
-        page_args.extend(page_only.into_iter().map(pg_arg));
+        let counted = q.want_total && q.cursor == Cursor::Start;
+        // Placeholders are numbered in the text's order: in the counted form the sort keys
+        // (in the window, before WHERE) come first; there is no cursor condition.
+        let mut page_args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if counted {
+            page_args.extend(page_only.into_iter().map(pg_arg));
+            page_args.extend(args.iter().cloned().map(pg_arg));
+        } else {
+            page_args.extend(args.iter().cloned().map(pg_arg));
+            page_args.extend(page_only.into_iter().map(pg_arg));
+        }
         page_args.push(Box::new(q.count as i64));
         page_args.push(Box::new(q.offset as i64));
-        let page_sql = number_placeholders(&format!(
-            "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
-             WHERE {filter}{cursor} ORDER BY {order} LIMIT ? OFFSET ?"
-        ));
+        // A first page that needs the total counts the matches in the same pass that finds
+        // them (a window over the keys; the versions are joined for the page only). Counting
+        // in a second query filtered every candidate twice: a heavy patient's observations by
+        // code and date took 35 ms at p99 that way.
+        let page_sql = number_placeholders(&if counted {
+            format!(
+                "SELECT p.rid, {VERSION_COLUMNS}, p.total FROM (
+                   SELECT r.rid, r.seq, count(*) OVER () AS total, row_number() OVER (ORDER BY {order}) AS n
+                   FROM resources r WHERE {filter}{cursor} ORDER BY n LIMIT ? OFFSET ?
+                 ) p JOIN resource_versions v ON v.seq = p.seq ORDER BY p.n"
+            )
+        } else {
+            format!(
+                "SELECT r.rid, {VERSION_COLUMNS} FROM resources r JOIN resource_versions v ON v.seq = r.seq
+                 WHERE {filter}{cursor} ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+        });
         let client = self.pool.get().await.map_err(backend)?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             page_args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
@@ -375,9 +398,13 @@ impl ResourceStore for PostgresStore {
             .iter()
             .map(|r| Ok((r.get::<_, i64>(0), version_from_row(r, 1)?)))
             .collect::<StoreResult<Vec<_>>>()?;
+        let counted_total = match rows.first() {
+            Some(row) if counted => Some(row.get::<_, i64>(row.len() - 1) as u64),
+            _ => None,
+        };
         let total = if !q.want_total {
             None
-        } else if let Some(total) = q.total_from_page(versions.len()) {
+        } else if let Some(total) = counted_total.or_else(|| q.total_from_page(versions.len())) {
             Some(total)
         } else {
             let count_args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
@@ -387,6 +414,28 @@ impl ResourceStore for PostgresStore {
             Some(client.query_one(&sql, &refs).await.map_err(backend)?.get::<_, i64>(0) as u64)
         };
         Ok((versions, total))
+    }
+
+    async fn position(&self, q: &SearchQuery, rid: i64) -> StoreResult<Position> {
+        let Some((sql, args)) = q.position_sql() else { return Ok(Position::key(rid)) };
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = args.into_iter().map(pg_arg).collect();
+        args.push(Box::new(rid));
+        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect();
+        let client = self.pool.get().await.map_err(backend)?;
+        let row = client.query_one(&number_placeholders(&sql), &refs).await.map_err(backend)?;
+        let values = q
+            .sort
+            .iter()
+            .enumerate()
+            .map(|(i, key)| match key.value_kind() {
+                SortValueKind::Int => row.get::<_, Option<i64>>(i).map_or(SortValue::Null, SortValue::Int),
+                SortValueKind::Real => row.get::<_, Option<f64>>(i).map_or(SortValue::Null, SortValue::Real),
+                SortValueKind::Text => {
+                    row.get::<_, Option<String>>(i).map_or(SortValue::Null, SortValue::Text)
+                }
+            })
+            .collect();
+        Ok(Position { values, rid })
     }
 
     async fn references_from(

@@ -16,8 +16,9 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
-    HistoryPage, HistoryQuery, JobRecord, JobStatus, Method, ResourceStore, SearchQuery, SqlArg, StoreError,
-    StoreResult, StoredVersion, Write, WriteOutcome, history_filter, search_filter,
+    HistoryPage, HistoryQuery, JobRecord, JobStatus, Method, Position, ResourceStore, SearchQuery, SortValue,
+    SortValueKind, SqlArg, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, history_filter,
+    search_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -250,6 +251,33 @@ impl ResourceStore for SqliteStore {
             };
             Ok((rows, total))
         })
+    }
+
+    async fn position(&self, q: &SearchQuery, rid: i64) -> StoreResult<Position> {
+        let Some((sql, args)) = q.position_sql() else { return Ok(Position::key(rid)) };
+        let mut args: Vec<rusqlite::types::Value> = args.into_iter().map(sql_value).collect();
+        args.push(rid.into());
+        let values = self.with_reader(|c| {
+            c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(&args), |row| {
+                q.sort
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| {
+                        use rusqlite::types::Value as V;
+                        Ok(match (row.get::<_, V>(i)?, key.value_kind()) {
+                            (V::Null, _) => SortValue::Null,
+                            (V::Integer(n), SortValueKind::Int) => SortValue::Int(n),
+                            (V::Integer(n), SortValueKind::Real) => SortValue::Real(n as f64),
+                            (V::Real(r), _) => SortValue::Real(r),
+                            (V::Integer(n), SortValueKind::Text) => SortValue::Text(n.to_string()),
+                            (V::Text(t), _) => SortValue::Text(t),
+                            (V::Blob(_), _) => SortValue::Null,
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+        })?;
+        Ok(Position { values, rid })
     }
 
     async fn references_from(

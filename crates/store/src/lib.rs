@@ -20,8 +20,8 @@ use serde_json::Value;
 
 pub use history_sql::{SqlArg, history_filter};
 pub use search::{
-    Clause, Condition, Cursor, IndexEntry, IndexTable, IndexValue, Prefix, SearchQuery, SortKey, StringMatch,
-    TokenSystem, UriMatch, order_by, search_filter,
+    Clause, Condition, Cursor, IndexEntry, IndexTable, IndexValue, Position, Prefix, SearchQuery, SortKey,
+    SortValue, SortValueKind, StringMatch, TokenSystem, UriMatch, order_by, search_filter,
 };
 
 /// One version of a resource as stored.
@@ -437,6 +437,9 @@ pub trait ResourceStore: Send + Sync + 'static {
     /// Current resources matching a search, in the query's order, with their keys (`rid`, for
     /// cursors); the total when asked for.
     async fn search(&self, query: &SearchQuery) -> StoreResult<(Vec<(i64, StoredVersion)>, Option<u64>)>;
+    /// Where a resource stands in a search's order (its sort values and key), for the
+    /// cursor of a paging link.
+    async fn position(&self, query: &SearchQuery, rid: i64) -> StoreResult<Position>;
     /// Reference index rows `(param, target_type, target_id)` of the given resources, for
     /// `_include`; `param` narrows to one parameter.
     async fn references_from(

@@ -279,20 +279,64 @@ pub struct SearchQuery {
     pub clauses: Vec<Clause>,
     pub sort: Vec<SortKey>,
     pub count: usize,
-    /// Rows to skip, for explicit `_sort` orders.
+    /// Rows to skip (an explicit `_offset`); paging links use `cursor`.
     pub offset: usize,
-    /// Keyset paging in the default order (by `rid`, which never changes): only resources
-    /// after, or before (returned nearest first), this key. Pages stay put while writes happen.
+    /// Keyset paging: only resources after, or before (returned nearest first), a position
+    /// in the query's order. Pages stay put while writes happen.
     pub cursor: Cursor,
     pub want_total: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Cursor {
     #[default]
     Start,
-    After(i64),
-    Before(i64),
+    After(Position),
+    Before(Position),
+}
+
+/// A place in a search's order: the sort values of a page's boundary resource (one per sort
+/// key; none in the default order), then its key, which breaks ties and never changes. The
+/// values travel with the position, so a page stays put even when the boundary resource is
+/// changed or deleted.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Position {
+    pub values: Vec<SortValue>,
+    pub rid: i64,
+}
+
+impl Position {
+    /// A position in the default order (by key).
+    pub fn key(rid: i64) -> Position {
+        Position { values: Vec::new(), rid }
+    }
+}
+
+/// A value a search is sorted by (the kind follows the sort key's index table).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl SortKey {
+    /// What kind of value the key sorts by.
+    pub fn value_kind(&self) -> SortValueKind {
+        match self.table {
+            IndexTable::Date => SortValueKind::Int,
+            IndexTable::Number | IndexTable::Quantity => SortValueKind::Real,
+            _ => SortValueKind::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortValueKind {
+    Int,
+    Real,
+    Text,
 }
 
 impl SearchQuery {
@@ -302,21 +346,82 @@ impl SearchQuery {
         (self.cursor == Cursor::Start && self.offset == 0 && rows < self.count).then_some(rows as u64)
     }
 
-    /// The page's extra condition and order for the cursor (`?` placeholders).
+    /// The page's extra condition and order for the cursor (`?` placeholders), with the
+    /// arguments in text order (condition, then order).
     pub fn page_sql(&self, alias: &str) -> (String, String, Vec<SqlArg>) {
-        let (order, mut args) = order_by(&self.sort, alias);
-        let (cond, order) = match self.cursor {
-            Cursor::Start => (String::new(), order),
-            Cursor::After(rid) => {
-                args.insert(0, SqlArg::Int(rid));
-                (format!(" AND {alias}.rid > ?"), order)
+        match &self.cursor {
+            Cursor::Start => {
+                let (order, args) = order_by(&self.sort, alias, false);
+                (String::new(), order, args)
             }
-            Cursor::Before(rid) => {
-                args.insert(0, SqlArg::Int(rid));
-                (format!(" AND {alias}.rid < ?"), format!("{alias}.rid DESC"))
+            Cursor::After(p) | Cursor::Before(p) => {
+                let forward = matches!(self.cursor, Cursor::After(_));
+                let (cond, mut args) = beyond(&self.sort, p, alias, forward);
+                let (order, order_args) = order_by(&self.sort, alias, !forward);
+                args.extend(order_args);
+                (format!(" AND ({cond})"), order, args)
             }
+        }
+    }
+
+    /// `SELECT` of one resource's sort values (its key bound last), for the position of a
+    /// page's boundary; `None` in the default order, where the key alone is the position.
+    pub fn position_sql(&self) -> Option<(String, Vec<SqlArg>)> {
+        if self.sort.is_empty() {
+            return None;
+        }
+        let exprs: Vec<String> = self.sort.iter().map(|k| sort_expr(k, "r")).collect();
+        let args = self.sort.iter().map(|k| SqlArg::Text(k.param.clone())).collect();
+        Some((format!("SELECT {} FROM resources r WHERE r.rid = ?", exprs.join(", ")), args))
+    }
+}
+
+/// Rows past `p` in the traversal direction (forward: the query's order; backward: its
+/// reverse). Lexicographic over the sort keys, then the key, with resources without a value
+/// last in the query's order.
+fn beyond(sort: &[SortKey], p: &Position, alias: &str, forward: bool) -> (String, Vec<SqlArg>) {
+    let mut alternatives = Vec::new();
+    let mut args = Vec::new();
+    let mut equal_so_far: Vec<(String, Vec<SqlArg>)> = Vec::new();
+    for (key, value) in sort.iter().zip(&p.values) {
+        let e = sort_expr(key, alias);
+        let param = || SqlArg::Text(key.param.clone());
+        let greater = forward != key.descending;
+        let op = if greater { ">" } else { "<" };
+        let past: (String, Vec<SqlArg>) = match (value.arg(), forward) {
+            // Nothing comes after a missing value (missing values are last)…
+            (None, true) => ("1 = 0".into(), Vec::new()),
+            // …and every present value comes before one.
+            (None, false) => (format!("{e} IS NOT NULL"), vec![param()]),
+            (Some(v), true) => (format!("({e} IS NULL OR {e} {op} ?)"), vec![param(), param(), v]),
+            (Some(v), false) => (format!("({e} IS NOT NULL AND {e} {op} ?)"), vec![param(), param(), v]),
         };
-        (cond, order, args)
+        let mut parts: Vec<String> = equal_so_far.iter().map(|(s, _)| s.clone()).collect();
+        parts.push(past.0);
+        alternatives.push(format!("({})", parts.join(" AND ")));
+        args.extend(equal_so_far.iter().flat_map(|(_, a)| a.clone()));
+        args.extend(past.1);
+        equal_so_far.push(match value.arg() {
+            None => (format!("{e} IS NULL"), vec![param()]),
+            Some(v) => (format!("{e} = ?"), vec![param(), v]),
+        });
+    }
+    let mut parts: Vec<String> = equal_so_far.iter().map(|(s, _)| s.clone()).collect();
+    parts.push(format!("{alias}.rid {} ?", if forward { ">" } else { "<" }));
+    alternatives.push(format!("({})", parts.join(" AND ")));
+    args.extend(equal_so_far.into_iter().flat_map(|(_, a)| a));
+    args.push(SqlArg::Int(p.rid));
+    (alternatives.join(" OR "), args)
+}
+
+impl SortValue {
+    fn arg(&self) -> Option<SqlArg> {
+        match self {
+            SortValue::Null => None,
+            SortValue::Int(i) => Some(SqlArg::Int(*i)),
+            SortValue::Real(r) => Some(SqlArg::Real(*r)),
+            SortValue::Text(t) => Some(SqlArg::Text(t.clone())),
+        }
     }
 }
 
@@ -716,27 +821,34 @@ fn like_escape(s: &str) -> String {
 }
 
 /// `ORDER BY` for the sort keys, then the resource key (creation order, stable).
-pub fn order_by(sort: &[SortKey], alias: &str) -> (String, Vec<SqlArg>) {
+/// The value a resource sorts by for one key (one `?`: the parameter): the least of its
+/// values, or the greatest for a descending date, number or string.
+fn sort_expr(key: &SortKey, alias: &str) -> String {
+    let (column, agg) = match key.table {
+        IndexTable::Date => ("start_ms", if key.descending { "MAX" } else { "MIN" }),
+        IndexTable::Token => ("code", "MIN"),
+        IndexTable::Reference => ("target_id", "MIN"),
+        _ => ("value", if key.descending { "MAX" } else { "MIN" }),
+    };
+    format!(
+        "(SELECT {agg}(s.{column}) FROM {} s WHERE s.rid = {alias}.rid AND s.param = ?)",
+        key.table.name()
+    )
+}
+
+/// `ORDER BY` for the sort keys then the key; `reversed` for walking backwards.
+pub fn order_by(sort: &[SortKey], alias: &str, reversed: bool) -> (String, Vec<SqlArg>) {
     let mut parts = Vec::new();
     let mut args = Vec::new();
+    let flip = |ascending: bool| if ascending != reversed { "ASC" } else { "DESC" };
     for key in sort {
-        let (column, agg) = match key.table {
-            IndexTable::Date => ("start_ms", if key.descending { "MAX" } else { "MIN" }),
-            IndexTable::Token => ("code", "MIN"),
-            IndexTable::Reference => ("target_id", "MIN"),
-            _ => ("value", if key.descending { "MAX" } else { "MIN" }),
-        };
-        let dir = if key.descending { "DESC" } else { "ASC" };
-        let value = format!(
-            "(SELECT {agg}(s.{column}) FROM {} s WHERE s.rid = {alias}.rid AND s.param = ?)",
-            key.table.name()
-        );
+        let value = sort_expr(key, alias);
         // Resources without a value sort last either way (the backends disagree on NULLs).
-        parts.push(format!("({value} IS NULL) ASC, {value} {dir}"));
+        parts.push(format!("({value} IS NULL) {}, {value} {}", flip(true), flip(!key.descending)));
         args.push(SqlArg::Text(key.param.clone()));
         args.push(SqlArg::Text(key.param.clone()));
     }
-    parts.push(format!("{alias}.rid ASC"));
+    parts.push(format!("{alias}.rid {}", flip(true)));
     (parts.join(", "), args)
 }
 
@@ -767,5 +879,35 @@ mod tests {
         assert!(sql.contains("FROM resources r1 WHERE r1.resource_type = ?"), "{sql}");
         assert!(sql.contains("FROM search_string x1 WHERE x1.resource_type = 'Patient'"), "{sql}");
         assert_eq!(sql.matches('?').count(), args.len(), "{sql}");
+    }
+
+    #[test]
+    fn cursors_bind_one_argument_per_placeholder() {
+        let sort = vec![
+            SortKey { param: "family".into(), table: IndexTable::String, descending: false },
+            SortKey { param: "birthdate".into(), table: IndexTable::Date, descending: true },
+        ];
+        let positions = [
+            Position { values: vec![SortValue::Text("berg".into()), SortValue::Int(5)], rid: 7 },
+            Position { values: vec![SortValue::Null, SortValue::Int(5)], rid: 7 },
+            Position { values: vec![SortValue::Text("berg".into()), SortValue::Null], rid: 7 },
+        ];
+        for p in positions {
+            for cursor in [Cursor::After(p.clone()), Cursor::Before(p.clone())] {
+                let q = SearchQuery {
+                    resource_type: "Patient".into(),
+                    clauses: Vec::new(),
+                    sort: sort.clone(),
+                    count: 10,
+                    offset: 0,
+                    cursor,
+                    want_total: false,
+                };
+                let (cond, order, args) = q.page_sql("r");
+                let text = format!("{cond} {order}");
+                assert_eq!(text.matches('?').count(), args.len(), "{text}");
+                assert!(cond.contains("r.rid"), "ties are broken by the key: {cond}");
+            }
+        }
     }
 }

@@ -342,7 +342,7 @@ async fn run(store: &dyn ResourceStore, mut job: JobRecord) -> Result<Option<Str
                 };
                 let (rows, _) = store.search(&query).await?;
                 let Some((last, _)) = rows.last() else { break };
-                cursor = Cursor::After(*last);
+                cursor = Cursor::After(helse_store::Position::key(*last));
                 let full = rows.len() == PAGE;
                 for (rid, v) in rows {
                     if !seen.insert(rid) {

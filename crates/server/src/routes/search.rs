@@ -9,7 +9,9 @@ use helse_auth::Permission;
 use helse_fhir_r4::{Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
 use helse_search::{ParamType, SearchError, parse_search, search_parameters};
-use helse_store::{Clause, Condition, Cursor, SearchQuery, StoredVersion, TokenSystem};
+use helse_store::{
+    Clause, Condition, Cursor, Position, SearchQuery, SortValue, SortValueKind, StoredVersion, TokenSystem,
+};
 use serde_json::{Value, json};
 
 use crate::access::authorize_clauses;
@@ -83,14 +85,20 @@ pub async fn search(
             .map(|o| o.parse().map_err(|_| FhirError::BadRequest(format!("{name} '{o}' is not a number"))))
             .transpose()
     };
-    // The default order pages by key (stable while writes happen); explicit sorts by offset.
-    let keyset = parsed.sort.is_empty();
-    let cursor = match (number("_after")?, number("_before")?) {
-        (Some(a), _) if keyset => Cursor::After(a),
-        (_, Some(b)) if keyset => Cursor::Before(b),
+    // Pages are keyset pages in every order: a cursor names the position (sort values and
+    // key) of the page's boundary, so a page stays put while writes happen.
+    let position = |name: &str| -> Result<Option<Position>, FhirError> {
+        ctx.param(name).map(|text| decode_position(text, &parsed.sort)).transpose()
+    };
+    let cursor = match (position("_after")?, position("_before")?) {
+        (Some(a), _) => Cursor::After(a),
+        (_, Some(b)) => Cursor::Before(b),
         _ => Cursor::Start,
     };
-    let offset = if keyset { 0 } else { number("_offset")?.unwrap_or(0).max(0) as usize };
+    let offset = match cursor {
+        Cursor::Start => number("_offset")?.unwrap_or(0).max(0) as usize,
+        _ => 0,
+    };
     let want_total = summary_count || ctx.param("_total") != Some("none");
     let query = SearchQuery {
         resource_type: ty.as_str().to_owned(),
@@ -98,7 +106,7 @@ pub async fn search(
         sort: parsed.sort,
         count: count + 1,
         offset,
-        cursor,
+        cursor: cursor.clone(),
         want_total,
     };
     let (mut rows, total) = ctx.state.store.search(&query).await?;
@@ -107,8 +115,18 @@ pub async fn search(
     if let Cursor::Before(_) = cursor {
         rows.reverse();
     }
-    let first_rid = rows.first().map(|(rid, _)| *rid);
-    let last_rid = rows.last().map(|(rid, _)| *rid);
+    let boundary = |row: Option<&(i64, StoredVersion)>| {
+        let rid = row.map(|(rid, _)| *rid);
+        let query = &query;
+        async move {
+            match rid {
+                Some(rid) => ctx.state.store.position(query, rid).await.map(|p| Some(encode_position(&p))),
+                None => Ok(None),
+            }
+        }
+    };
+    let first = boundary(rows.first()).await?;
+    let last = boundary(rows.last()).await?;
     let matches: Vec<StoredVersion> = rows.into_iter().map(|(_, v)| v).collect();
     let (has_next, has_previous) = match cursor {
         Cursor::Start => (more, offset > 0),
@@ -135,28 +153,79 @@ pub async fn search(
         None => ty.to_string(),
     };
     let url = |page: Option<String>| page_url(ctx, &path, PAGING, page);
-    let this_page = match cursor {
-        Cursor::Start => (offset > 0).then(|| format!("_offset={offset}")),
-        Cursor::After(a) => Some(format!("_after={a}")),
-        Cursor::Before(b) => Some(format!("_before={b}")),
+    let this_page = match (&cursor, ctx.param("_after"), ctx.param("_before")) {
+        (Cursor::After(_), Some(a), _) => Some(format!("_after={a}")),
+        (Cursor::Before(_), _, Some(b)) => Some(format!("_before={b}")),
+        _ => (offset > 0).then(|| format!("_offset={offset}")),
     };
     let mut links = vec![json!({"relation": "self", "url": url(this_page)})];
-    let (next, previous) = if keyset {
-        (last_rid.map(|r| format!("_after={r}")), first_rid.map(|r| format!("_before={r}")))
-    } else {
-        (
-            Some(format!("_offset={}", offset + count)),
-            (offset > count).then(|| format!("_offset={}", offset - count)),
-        )
-    };
-    if has_next && (next.is_some() || !keyset) {
-        links.push(json!({"relation": "next", "url": url(next)}));
+    if has_next && let Some(after) = last {
+        links.push(json!({"relation": "next", "url": url(Some(format!("_after={after}")))}));
     }
-    if has_previous && (previous.is_some() || !keyset) {
-        links.push(json!({"relation": "previous", "url": url(previous)}));
+    if has_previous {
+        // From an `_offset` page the previous page is an offset too (a cursor needs a row).
+        let previous = match (&cursor, first) {
+            (Cursor::Start, _) => Some(format!("_offset={}", offset.saturating_sub(count))),
+            (_, Some(before)) => Some(format!("_before={before}")),
+            (_, None) => None,
+        };
+        if let Some(p) = previous {
+            links.push(json!({"relation": "previous", "url": url(Some(p))}));
+        }
     }
     let bundle = result_bundle("searchset", total, links, entries);
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
+}
+
+/// A position as a paging parameter: the key alone in the default order; with sort values,
+/// base64url of the JSON array `[key, value…]`.
+fn encode_position(p: &Position) -> String {
+    if p.values.is_empty() {
+        return p.rid.to_string();
+    }
+    let mut items = vec![json!(p.rid)];
+    items.extend(p.values.iter().map(|v| match v {
+        SortValue::Null => Value::Null,
+        SortValue::Int(i) => json!(i),
+        SortValue::Real(r) => json!(r),
+        SortValue::Text(t) => json!(t),
+    }));
+    base64url(Value::Array(items).to_string().as_bytes())
+}
+
+fn decode_position(text: &str, sort: &[helse_store::SortKey]) -> Result<Position, FhirError> {
+    let bad = || FhirError::BadRequest(format!("paging cursor '{text}' is not one this server made"));
+    if sort.is_empty() {
+        return text.parse().map(Position::key).map_err(|_| bad());
+    }
+    let bytes = base64url_decode(text).ok_or_else(bad)?;
+    let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let (rid, values) = items.split_first().ok_or_else(bad)?;
+    if values.len() != sort.len() {
+        return Err(bad());
+    }
+    let values = values
+        .iter()
+        .zip(sort)
+        .map(|(v, key)| match (v, key.value_kind()) {
+            (Value::Null, _) => Some(SortValue::Null),
+            (v, SortValueKind::Int) => v.as_i64().map(SortValue::Int),
+            (v, SortValueKind::Real) => v.as_f64().map(SortValue::Real),
+            (v, SortValueKind::Text) => v.as_str().map(|s| SortValue::Text(s.to_owned())),
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    Ok(Position { values, rid: rid.as_i64().ok_or_else(bad)? })
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirError> {

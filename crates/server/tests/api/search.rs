@@ -9,6 +9,7 @@ on_both_stores!(
     includes_chains_sorting_and_paging,
     compartments_and_everything,
     pages_stay_put_while_writes_happen,
+    sorted_pages_stay_put_while_writes_happen,
     composite_parameters_match_within_one_element,
     chains_reach_into_contained_resources,
     locations_near_a_point,
@@ -369,6 +370,68 @@ async fn compartments_and_everything(backend: Backend) {
     assert_eq!(paged["entry"].as_array().unwrap().len(), 2);
     assert!(paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"));
     assert_eq!(s.get("Patient/nobody/$everything").await.status, 404);
+    s.stop().await;
+}
+
+/// Every page of a sorted search, following `next`.
+async fn walk(s: &TestServer, first: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut url = first.to_owned();
+    loop {
+        let page = s.get(&url).await.json();
+        pages.push(page_ids(&page));
+        match link(&page, "next") {
+            Some(next) => url = next,
+            None => return pages,
+        }
+    }
+}
+
+async fn sorted_pages_stay_put_while_writes_happen(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // Families with ties, and two patients without one (they sort last either way).
+    let families = ["Berg", "Aas", "Dahl", "Berg", "Eide", "Carlsen", "Aas", "Berg", "", ""];
+    let patients: Vec<Value> = families
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut p = json!({"resourceType": "Patient", "id": format!("p{i}"), "birthDate": format!("19{:02}-01-01", 50 + (i * 7) % 10)});
+            if !f.is_empty() {
+                p["name"] = json!([{"family": f}]);
+            }
+            p
+        })
+        .collect();
+    load(&s, &patients).await;
+    for order in ["family", "-family", "birthdate,-family", "-birthdate,family"] {
+        let whole = ids(&s, &format!("Patient?_sort={order}&_count=100")).await;
+        assert_eq!(whole.len(), 10);
+        let paged: Vec<String> = walk(&s, &format!("Patient?_sort={order}&_count=3")).await.concat();
+        assert_eq!(paged, whole, "_sort={order}: pages in order, each patient once");
+    }
+    let whole = ids(&s, "Patient?_sort=family&_count=100").await;
+    assert_eq!(&whole[..3], ["p1", "p6", "p0"], "ties broken by creation order");
+    assert_eq!(&whole[8..], ["p8", "p9"], "no family: last");
+    let descending = ids(&s, "Patient?_sort=-family&_count=100").await;
+    assert_eq!(&descending[..2], ["p4", "p2"]);
+    assert_eq!(&descending[8..], ["p8", "p9"], "no family: last in descending order too");
+
+    // Page 1, then writes: the page's last patient deleted, a new patient sorting before it
+    // created, one on a later page renamed to sort first. Page 2 is still what followed page 1.
+    let first = s.get("Patient?_sort=family&_count=3").await.json();
+    assert_eq!(page_ids(&first), ["p1", "p6", "p0"]);
+    let next = link(&first, "next").unwrap();
+    assert!(matches!(s.send("DELETE", "Patient/p0", None, &[]).await.status, 200 | 204));
+    s.put("Patient/new", &json!({"resourceType": "Patient", "id": "new", "name": [{"family": "Aaberg"}]}))
+        .await;
+    s.put("Patient/p4", &json!({"resourceType": "Patient", "id": "p4", "name": [{"family": "Aa"}]})).await;
+    let second = s.get(&next).await.json();
+    assert_eq!(page_ids(&second), ["p3", "p7", "p5"], "the Bergs after p0, then Carlsen");
+    // Walking back from page 2 gives the three now just before it.
+    let previous = s.get(&link(&second, "previous").unwrap()).await.json();
+    assert_eq!(page_ids(&previous), ["new", "p1", "p6"]);
+    // A cursor is the server's own; anything else is a clear error.
+    assert_eq!(s.get("Patient?_sort=family&_after=not-a-cursor").await.status, 400);
     s.stop().await;
 }
 
