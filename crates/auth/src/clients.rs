@@ -45,7 +45,8 @@ pub struct AssertionClaims {
     pub jti: String,
 }
 
-/// Signature algorithms accepted for client assertions (SMART requires RS384 and ES384).
+/// Signature algorithms accepted for client assertions and external issuers' tokens (SMART
+/// requires RS384 and ES384).
 const ASSERTION_ALGORITHMS: [Algorithm; 4] =
     [Algorithm::RS384, Algorithm::ES384, Algorithm::RS256, Algorithm::ES256];
 
@@ -77,46 +78,55 @@ impl Client {
         let invalid = |why: String| AuthError::InvalidClient(why);
         let jwks =
             self.jwks.as_ref().ok_or_else(|| invalid("this client has no registered public keys".into()))?;
-        let keys: JwkSet = serde_json::from_value(jwks.clone())
-            .map_err(|e| invalid(format!("registered keys unreadable: {e}")))?;
-        let header = jsonwebtoken::decode_header(assertion).map_err(|e| invalid(token_problem(&e)))?;
-        if !ASSERTION_ALGORITHMS.contains(&header.alg) {
-            return Err(invalid(format!("assertions signed with {:?} are not accepted", header.alg)));
+        let claims: AssertionClaims =
+            verify_with_keys(assertion, jwks, &self.id, token_url).map_err(invalid)?;
+        if claims.sub != self.id {
+            return Err(invalid("the assertion's sub is not the client".into()));
         }
-        let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.id]);
-        validation.set_audience(&[token_url]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
-        let candidates = keys.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid);
-        let mut problem = "no registered key matches the assertion's kid".to_owned();
-        for jwk in candidates {
-            let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
-            match jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
-                Ok(data) => {
-                    let claims = data.claims;
-                    if claims.sub != self.id {
-                        return Err(invalid("the assertion's sub is not the client".into()));
-                    }
-                    if claims.exp > now + MAX_ASSERTION_LIFETIME_SECONDS {
-                        return Err(invalid("the assertion is valid for more than five minutes".into()));
-                    }
-                    if claims.jti.is_empty() {
-                        return Err(invalid("the assertion has no jti".into()));
-                    }
-                    return Ok(claims);
-                }
-                Err(e) => problem = token_problem(&e),
-            }
+        if claims.exp > now + MAX_ASSERTION_LIFETIME_SECONDS {
+            return Err(invalid("the assertion is valid for more than five minutes".into()));
         }
-        Err(invalid(format!("assertion: {problem}")))
+        if claims.jti.is_empty() {
+            return Err(invalid("the assertion has no jti".into()));
+        }
+        Ok(claims)
     }
 }
 
-/// The `iss` of an assertion, read before verifying it, to find whose keys verify it.
-pub fn assertion_issuer(assertion: &str) -> Result<String, AuthError> {
+/// Verifies a JWT signed with one of the keys of a JWK Set (chosen by `kid` when it names
+/// one), issued by `issuer` for `audience`, not expired; asymmetric algorithms only.
+pub(crate) fn verify_with_keys<T: serde::de::DeserializeOwned>(
+    token: &str,
+    jwks: &serde_json::Value,
+    issuer: &str,
+    audience: &str,
+) -> Result<T, String> {
+    let keys: JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| format!("the key set is unreadable: {e}"))?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| token_problem(&e))?;
+    if !ASSERTION_ALGORITHMS.contains(&header.alg) {
+        return Err(format!("tokens signed with {:?} are not accepted", header.alg));
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 5;
+    let mut problem = "no key matches the token's kid".to_owned();
+    for jwk in keys.keys.iter().filter(|k| header.kid.is_none() || k.common.key_id == header.kid) {
+        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+        match jsonwebtoken::decode::<T>(token, &key, &validation) {
+            Ok(data) => return Ok(data.claims),
+            Err(e) => problem = token_problem(&e),
+        }
+    }
+    Err(problem)
+}
+
+/// The `iss` of a JWT, read before verifying it, to find whose keys verify it.
+pub fn unverified_issuer(assertion: &str) -> Result<String, AuthError> {
     use base64::Engine;
-    let bad = || AuthError::InvalidClient("the client assertion is not a JWT".into());
+    let bad = || AuthError::InvalidClient("not a JWT".into());
     let payload = assertion.split('.').nth(1).ok_or_else(bad)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;

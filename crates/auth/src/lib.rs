@@ -3,10 +3,12 @@
 //! registered OAuth clients with the two ways they prove who they are ([`clients`]).
 
 pub mod clients;
+pub mod issuers;
 pub mod scopes;
 pub mod tokens;
 
 pub use clients::{Client, new_secret};
+pub use issuers::TrustedIssuer;
 pub use scopes::{Grant, Permission, Scope, ScopeContext};
 pub use tokens::{AccessClaims, TokenKeys};
 

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// listening on loopback.
     #[arg(long, env = "HELSE_NO_AUTH")]
     no_auth: bool,
+    /// Accept access tokens from an external OpenID Connect issuer, checked against its
+    /// public keys: `ISSUER=JWKS_FILE` (repeatable).
+    #[arg(long = "trust-issuer", value_name = "ISSUER=JWKS_FILE")]
+    trust_issuers: Vec<String>,
 }
 
 /// The config file's shape; every field optional.
@@ -67,6 +71,29 @@ struct FileConfig {
     max_page_size: Option<usize>,
     postgres_pool_size: Option<usize>,
     export_retention: Option<u64>,
+    trusted_issuers: Option<Vec<TrustedIssuerConfig>>,
+}
+
+/// `[[trusted_issuers]]` in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustedIssuerConfig {
+    issuer: String,
+    jwks_file: PathBuf,
+}
+
+/// An issuer and its JWK Set, read from the file.
+fn trusted_issuer(issuer: &str, jwks_file: &std::path::Path) -> anyhow::Result<helse_auth::TrustedIssuer> {
+    let text =
+        std::fs::read_to_string(jwks_file).with_context(|| format!("reading {}", jwks_file.display()))?;
+    let jwks: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", jwks_file.display()))?;
+    anyhow::ensure!(
+        jwks["keys"].is_array(),
+        "{} is not a JWK Set ({{\"keys\": [...]}})",
+        jwks_file.display()
+    );
+    Ok(helse_auth::TrustedIssuer { issuer: issuer.to_owned(), jwks })
 }
 
 pub struct Settings {
@@ -113,6 +140,16 @@ impl Settings {
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.export_retention),
         };
+        let mut trusted_issuers = Vec::new();
+        for t in file.trusted_issuers.iter().flatten() {
+            trusted_issuers.push(trusted_issuer(&t.issuer, &t.jwks_file)?);
+        }
+        for flag in &args.trust_issuers {
+            let (issuer, file) = flag
+                .rsplit_once('=')
+                .with_context(|| format!("--trust-issuer '{flag}' is not ISSUER=JWKS_FILE"))?;
+            trusted_issuers.push(trusted_issuer(issuer, std::path::Path::new(file))?);
+        }
         Ok(Settings {
             server: ServerConfig {
                 listen: args
@@ -125,6 +162,7 @@ impl Settings {
                 postgres_pool_size: file.postgres_pool_size.unwrap_or(16),
                 limits,
                 auth: if args.no_auth { AuthMode::Disabled } else { AuthMode::Enforced },
+                trusted_issuers,
             },
             log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".into()),
         })
@@ -169,6 +207,28 @@ mod tests {
         assert_eq!(both.server.listen.to_string(), "127.0.0.1:9100", "flags win over the file");
         assert_eq!(d.server.auth, AuthMode::Enforced, "secure by default");
         assert_eq!(load(&["--no-auth"], None).server.auth, AuthMode::Disabled);
+    }
+
+    #[test]
+    fn trusted_issuers_come_from_flags_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("jwks.json");
+        std::fs::write(&keys, r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]}"#).unwrap();
+        let flag = format!("https://idp.example={}", keys.display());
+        let s = load(
+            &["--trust-issuer", &flag],
+            Some(&format!(
+                "[[trusted_issuers]]\nissuer = \"https://other.example\"\njwks_file = \"{}\"",
+                keys.display()
+            )),
+        );
+        let issuers: Vec<&str> = s.server.trusted_issuers.iter().map(|t| t.issuer.as_str()).collect();
+        assert_eq!(issuers, ["https://other.example", "https://idp.example"]);
+        let not_keys = dir.path().join("x.json");
+        std::fs::write(&not_keys, "{}").unwrap();
+        let args =
+            Cli::parse_from(["helse", "--trust-issuer", &format!("https://idp={}", not_keys.display())]).args;
+        assert!(Settings::load(&args).is_err(), "a file without keys is refused");
     }
 
     #[test]

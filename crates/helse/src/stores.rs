@@ -14,6 +14,7 @@ pub async fn open(location: &str) -> anyhow::Result<Arc<dyn ResourceStore>> {
         postgres_pool_size: 8,
         limits: Default::default(),
         auth: AuthMode::Enforced,
+        trusted_issuers: Vec::new(),
     };
     Ok(helse_server::open_store(&config).await?)
 }

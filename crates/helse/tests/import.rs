@@ -32,6 +32,7 @@ async fn open(location: &str) -> Arc<dyn ResourceStore> {
         postgres_pool_size: 4,
         limits: Default::default(),
         auth: helse_server::AuthMode::Disabled,
+        trusted_issuers: Vec::new(),
     };
     helse_server::open_store(&config).await.unwrap()
 }

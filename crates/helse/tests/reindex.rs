@@ -80,6 +80,7 @@ async fn reindex_of_a_superseded_version_is_skipped(backend: Backend) {
         postgres_pool_size: 2,
         limits: Default::default(),
         auth: helse_server::AuthMode::Disabled,
+        trusted_issuers: Vec::new(),
     };
     let store = helse_server::open_store(&config).await.unwrap();
     let (ty, id) = (ResourceType::parse("Patient").unwrap(), ResourceId::parse("p").unwrap());

@@ -7,9 +7,11 @@
 //! exists such scopes grant nothing, rather than everything.
 
 use axum::http::{HeaderMap, header};
-use helse_auth::{Grant, Permission, ScopeContext, TokenKeys};
+use helse_auth::clients::unverified_issuer;
+use helse_auth::{Grant, Permission, ScopeContext};
 use helse_store::{Clause, Condition};
 
+use crate::AppState;
 use crate::error::FhirError;
 use crate::interaction::Interaction;
 
@@ -85,10 +87,10 @@ pub fn origin(base: &str) -> &str {
     }
 }
 
-/// The access an `Authorization` header grants for requests to `base`. `keys` is `None`
-/// under `--no-auth`.
-pub fn authenticate(keys: Option<&TokenKeys>, headers: &HeaderMap, base: &str) -> Result<Access, FhirError> {
-    let Some(keys) = keys else { return Ok(Access::Unrestricted) };
+/// The access an `Authorization` header grants for requests to `base`: a token this server
+/// issued, or one from a trusted external issuer.
+pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result<Access, FhirError> {
+    let Some(keys) = &state.token_keys else { return Ok(Access::Unrestricted) };
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Access::Anonymous) };
     let token = value
         .to_str()
@@ -96,11 +98,22 @@ pub fn authenticate(keys: Option<&TokenKeys>, headers: &HeaderMap, base: &str) -
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(|| FhirError::InvalidToken("the Authorization header is not 'Bearer <token>'".into()))?;
-    let claims =
-        keys.verify(token, origin(base), base).map_err(|e| FhirError::InvalidToken(e.to_string()))?;
-    let mut grant = Grant::parse(&claims.scope);
+    let refused = |e: helse_auth::AuthError| FhirError::InvalidToken(e.to_string());
+    let issuer =
+        unverified_issuer(token).map_err(|_| FhirError::InvalidToken("the token is malformed".into()))?;
+    let (client_id, scope) = match state.trusted_issuers.iter().find(|t| t.issuer == issuer) {
+        Some(external) => {
+            let claims = external.verify(token, base).map_err(refused)?;
+            (format!("{}@{}", claims.sub, external.issuer), claims.scopes())
+        }
+        None => {
+            let claims = keys.verify(token, origin(base), base).map_err(refused)?;
+            (claims.sub, claims.scope)
+        }
+    };
+    let mut grant = Grant::parse(&scope);
     grant.scopes.retain(|s| s.context == ScopeContext::System);
-    Ok(Access::Client { client_id: claims.sub, grant })
+    Ok(Access::Client { client_id, grant })
 }
 
 /// Whether `access` may run `interaction` at all; what it may see of the results

@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub postgres_pool_size: usize,
     pub limits: Limits,
     pub auth: AuthMode,
+    /// External OpenID Connect issuers whose tokens are accepted.
+    pub trusted_issuers: Vec<helse_auth::TrustedIssuer>,
 }
 
 pub struct AppState {
@@ -74,6 +76,7 @@ pub struct AppState {
     pub capability_statement: Value,
     /// The access-token signing secret; `None` under `--no-auth`.
     pub token_keys: Option<helse_auth::TokenKeys>,
+    pub trusted_issuers: Vec<helse_auth::TrustedIssuer>,
 }
 
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>, StoreError> {
@@ -125,6 +128,7 @@ impl Server {
                 config.auth == AuthMode::Enforced,
             ),
             token_keys,
+            trusted_issuers: config.trusted_issuers.clone(),
         });
         Ok(Server { local_addr, listener, state })
     }

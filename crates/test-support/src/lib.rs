@@ -103,16 +103,27 @@ impl TestServer {
     }
 
     pub async fn start_configured(backend: Backend, limits: Limits, auth: AuthMode) -> Self {
+        Self::start_adjusted(backend, |c| {
+            c.limits = limits;
+            c.auth = auth;
+        })
+        .await
+    }
+
+    /// A server whose configuration the test adjusts (limits, authorisation, trusted issuers).
+    pub async fn start_adjusted(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let store = FreshStore::new(backend).await;
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             base_url: None,
             store: StoreLocation::parse(&store.location).unwrap(),
             sqlite_durability: SqliteDurability::Normal,
             postgres_pool_size: 8,
-            limits,
-            auth,
+            limits: Limits::default(),
+            auth: AuthMode::Disabled,
+            trusted_issuers: Vec::new(),
         };
+        adjust(&mut config);
         let server = Server::bind(&config).await.expect("server starts");
         let addr = server.local_addr;
         let shared_store = server.store();

@@ -83,7 +83,7 @@ pub async fn handle(
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut kind = InteractionKind::Other;
-    let access = match authenticate(state.token_keys.as_ref(), &headers, &request_base(&state, &headers)) {
+    let access = match authenticate(&state, &headers, &request_base(&state, &headers)) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use helse_auth::clients::{assertion_issuer, new_client_id, used_assertion_key};
+use helse_auth::clients::{new_client_id, unverified_issuer, used_assertion_key};
 use helse_auth::{AccessClaims, AuthError, Client, Grant, ScopeContext};
 use helse_fhir_r4::Instant;
 use serde_json::json;
@@ -96,7 +96,7 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     let client = if field("client_assertion_type") == Some(JWT_BEARER) {
         let assertion = field("client_assertion")
             .ok_or_else(|| AuthError::InvalidRequest("client_assertion is missing".into()))?;
-        let client = load_client(state, &assertion_issuer(assertion)?).await?;
+        let client = load_client(state, &unverified_issuer(assertion)?).await?;
         let claims = client.check_assertion(assertion, &token_url(&base), now_seconds)?;
         let until = Instant::from_millis((claims.exp + 60) * 1000);
         if !store.kv_put_new(&used_assertion_key(&client.id, &claims.jti), "used", Some(until), now).await? {

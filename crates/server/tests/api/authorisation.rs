@@ -495,7 +495,51 @@ async fn exports_hold_to_the_grant_and_their_owner(backend: Backend) {
     server.stop().await;
 }
 
+async fn tokens_from_a_trusted_issuer_are_accepted(backend: Backend) {
+    let jwks =
+        json!({"keys": [{"kty": "EC", "crv": "P-384", "kid": "k1", "x": CLIENT_KEY_X, "y": CLIENT_KEY_Y}]});
+    let trusted = helse_auth::TrustedIssuer { issuer: "https://idp.example".into(), jwks };
+    let server = TestServer::start_adjusted(backend, |c| {
+        c.auth = helse_server::AuthMode::Enforced;
+        c.trusted_issuers = vec![trusted];
+    })
+    .await;
+    admin_with_data(&server).await;
+    let minted = |key: &str, iss: &str, aud: &str, scopes: Value| {
+        let mut claims = json!({"iss": iss, "sub": "integration", "aud": aud, "exp": now_seconds() + 60});
+        match scopes {
+            Value::String(s) => claims["scope"] = json!(s),
+            list => claims["scp"] = list,
+        }
+        assertion(key, &claims)
+    };
+    let base = server.base.clone();
+    let good = minted(CLIENT_KEY, "https://idp.example", &base, json!("openid system/Patient.rs"));
+    assert_eq!(call(&server, &good, "GET", "Patient/p1", None).await.status, 200);
+    let r = call(&server, &good, "GET", "Observation/o1", None).await;
+    assert_eq!(r.status, 403, "held to the scopes it carries: {}", r.text);
+    // Scopes as a list (`scp`), as some issuers write them.
+    let listed = minted(CLIENT_KEY, "https://idp.example", &base, json!(["system/Observation.rs"]));
+    assert_eq!(call(&server, &listed, "GET", "Observation/o1", None).await.status, 200);
+    for (what, token) in [
+        ("signed with another key", minted(OTHER_KEY, "https://idp.example", &base, json!("system/*.rs"))),
+        (
+            "for another server",
+            minted(CLIENT_KEY, "https://idp.example", "https://other.example/fhir", json!("system/*.rs")),
+        ),
+        (
+            "from an issuer not trusted",
+            minted(CLIENT_KEY, "https://evil.example", &base, json!("system/*.rs")),
+        ),
+    ] {
+        let r = call(&server, &token, "GET", "Patient/p1", None).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text);
+    }
+    server.stop().await;
+}
+
 on_both_stores!(
+    tokens_from_a_trusted_issuer_are_accepted,
     anonymous_requests_are_refused,
     clients_authenticate_with_a_secret,
     clients_authenticate_with_a_signed_assertion,
@@ -515,6 +559,7 @@ async fn open_mode_listens_on_loopback_only() {
         postgres_pool_size: 1,
         limits: Default::default(),
         auth: helse_server::AuthMode::Disabled,
+        trusted_issuers: Vec::new(),
     };
     match helse_server::Server::bind(&config).await {
         Err(helse_server::StartupError::OpenOffLoopback(_)) => {}
