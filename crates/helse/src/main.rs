@@ -1,5 +1,6 @@
 //! `helse`: one binary for operators.
 
+mod audit;
 mod bench;
 mod bench_search;
 mod clients;
@@ -38,6 +39,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Register, list and remove the OAuth clients that may get access tokens.
     Client(clients::ClientArgs),
+    /// Verify the access log's hash chain; list who accessed a patient's record.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Import(args) => runtime.block_on(import::run(args)),
         Command::Synth(args) => runtime.block_on(synth::run(args)),
         Command::Client(args) => runtime.block_on(clients::run(args)),
+        Command::Audit(args) => runtime.block_on(audit::run(args)),
     }
 }
 

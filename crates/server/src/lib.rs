@@ -1,6 +1,7 @@
 //! The Helse FHIR server: configuration, startup and the HTTP API.
 
 pub mod access;
+pub mod audit;
 pub mod capability;
 pub mod error;
 pub mod interaction;
@@ -77,6 +78,7 @@ pub struct AppState {
     /// The access-token signing secret; `None` under `--no-auth`.
     pub token_keys: Option<helse_auth::TokenKeys>,
     pub trusted_issuers: Vec<helse_auth::TrustedIssuer>,
+    pub audit: audit::AuditLog,
 }
 
 pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>, StoreError> {
@@ -119,7 +121,6 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(StartupError::Bind)?;
         let local_addr = listener.local_addr().map_err(StartupError::Bind)?;
         let state = Arc::new(AppState {
-            store,
             base_url: config.base_url.clone(),
             limits: config.limits.clone(),
             metrics: metrics::Metrics::default(),
@@ -129,6 +130,8 @@ impl Server {
             ),
             token_keys,
             trusted_issuers: config.trusted_issuers.clone(),
+            audit: audit::AuditLog::start(store.clone()),
+            store,
         });
         Ok(Server { local_addr, listener, state })
     }
@@ -153,6 +156,8 @@ impl Server {
                 tokio::time::sleep(period).await;
             }
         });
+        // The peer address goes into the access log.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         keeper.abort();
         self.state.store.close().await;

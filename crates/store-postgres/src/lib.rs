@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use helse_fhir_r4::{Instant, ResourceId, ResourceType, stamp_meta};
 use helse_store::{
-    Cursor, HistoryPage, HistoryQuery, IndexTable, JobRecord, JobStatus, Method, Position, ResourceStore,
-    SearchQuery, SortValue, SortValueKind, SqlArg, StoreError, StoreResult, StoredVersion, Write,
-    WriteOutcome, check_precondition, history_filter, index_inserts, redact_url, search_filter, write_index,
-    write_target,
+    AUDIT_GENESIS, AuditRecord, AuditRow, Cursor, HistoryPage, HistoryQuery, IndexTable, JobRecord,
+    JobStatus, Method, Position, ResourceStore, SearchQuery, SortValue, SortValueKind, SqlArg, StoreError,
+    StoreResult, StoredVersion, Write, WriteOutcome, audit_hash, check_precondition, history_filter,
+    index_inserts, redact_url, search_filter, write_index, write_target,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
@@ -205,6 +205,14 @@ impl PostgresStore {
             (_, Some((_, false))) => WriteOutcome::Updated(v),
             _ => WriteOutcome::Created(v),
         })
+    }
+}
+
+fn audit_row(r: &Row) -> AuditRow {
+    AuditRow {
+        seq: r.get(0),
+        record: AuditRecord { recorded: Instant::from_millis(r.get(1)), patient: r.get(2), event: r.get(3) },
+        hash: r.get(4),
     }
 }
 
@@ -579,6 +587,55 @@ impl ResourceStore for PostgresStore {
         let client = self.pool.get().await.map_err(backend)?;
         client.execute("DELETE FROM server_kv WHERE key = $1", &[&key]).await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // One appender at a time across every server: the chain's last hash is read and
+        // extended under this lock.
+        tx.execute("SELECT pg_advisory_xact_lock(7420114)", &[]).await.map_err(backend)?;
+        let mut previous: String = tx
+            .query_opt("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
+            .await
+            .map_err(backend)?
+            .map_or_else(|| AUDIT_GENESIS.to_owned(), |r| r.get(0));
+        let insert = tx
+            .prepare("INSERT INTO audit_log (recorded, patient, event, hash) VALUES ($1, $2, $3, $4)")
+            .await
+            .map_err(backend)?;
+        for r in &records {
+            let hash = audit_hash(&previous, r);
+            tx.execute(&insert, &[&r.recorded.millis(), &r.patient, &r.event, &hash])
+                .await
+                .map_err(backend)?;
+            previous = hash;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT seq, recorded, patient, event, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_seq, &(limit as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(audit_row).collect())
+    }
+
+    async fn audit_for_patient(&self, patient: &str, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let client = self.pool.get().await.map_err(backend)?;
+        let rows = client
+            .query(
+                "SELECT seq, recorded, patient, event, hash FROM audit_log WHERE patient = $1 ORDER BY seq DESC LIMIT $2",
+                &[&patient, &(limit as i64)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows.iter().map(audit_row).collect())
     }
 
     async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {

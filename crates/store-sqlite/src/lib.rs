@@ -16,9 +16,9 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use helse_fhir_r4::{Instant, ResourceId, ResourceType};
 use helse_store::{
-    HistoryPage, HistoryQuery, JobRecord, JobStatus, Method, Position, ResourceStore, SearchQuery, SortValue,
-    SortValueKind, SqlArg, StoreError, StoreResult, StoredVersion, Write, WriteOutcome, history_filter,
-    search_filter,
+    AUDIT_GENESIS, AuditRecord, AuditRow, HistoryPage, HistoryQuery, JobRecord, JobStatus, Method, Position,
+    ResourceStore, SearchQuery, SortValue, SortValueKind, SqlArg, StoreError, StoreResult, StoredVersion,
+    Write, WriteOutcome, audit_hash, history_filter, search_filter,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -121,6 +121,18 @@ pub(crate) fn sql_value(a: SqlArg) -> rusqlite::types::Value {
 
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        record: AuditRecord {
+            recorded: Instant::from_millis(r.get(1)?),
+            patient: r.get(2)?,
+            event: r.get(3)?,
+        },
+        hash: r.get(4)?,
+    })
 }
 
 const VERSION_COLUMNS: &str = "v.resource_type, v.id, v.version_id, v.last_updated, v.method, v.body";
@@ -417,6 +429,48 @@ impl ResourceStore for SqliteStore {
     async fn kv_delete(&self, key: &str) -> StoreResult<()> {
         let c = self.job_conn.lock().expect("job connection");
         c.execute("DELETE FROM server_kv WHERE key = ?1", params![key]).map(|_| ()).map_err(backend)
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        let mut c = self.job_conn.lock().expect("job connection");
+        // IMMEDIATE: the chain's last hash is read and extended under the write lock.
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+        let mut previous: String = tx
+            .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(backend)?
+            .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit_log (recorded, patient, event, hash) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(backend)?;
+            for r in &records {
+                let hash = audit_hash(&previous, r);
+                insert.execute(params![r.recorded.millis(), r.patient, r.event, hash]).map_err(backend)?;
+                previous = hash;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.prepare_cached(
+            "SELECT seq, recorded, patient, event, hash FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .and_then(|mut s| s.query_map(params![after_seq, limit as i64], audit_row)?.collect())
+        .map_err(backend)
+    }
+
+    async fn audit_for_patient(&self, patient: &str, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        let c = self.job_conn.lock().expect("job connection");
+        c.prepare_cached(
+            "SELECT seq, recorded, patient, event, hash FROM audit_log WHERE patient = ?1 ORDER BY seq DESC LIMIT ?2",
+        )
+        .and_then(|mut s| s.query_map(params![patient, limit as i64], audit_row)?.collect())
+        .map_err(backend)
     }
 
     async fn put_job(&self, job: &JobRecord) -> StoreResult<()> {

@@ -368,7 +368,18 @@ pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
     );
     // Server state every server on the store shares (see `ResourceStore::kv_get`).
     let kv = format!("CREATE TABLE server_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires {int});");
-    vec![base, index_schema(real), jobs, kv]
+    // The access log: append-only, each row's hash covering the previous row's hash.
+    let audit = format!(
+        "CREATE TABLE audit_log (
+            seq {serial_key},
+            recorded {int} NOT NULL,
+            patient TEXT,
+            event TEXT NOT NULL,
+            hash TEXT NOT NULL
+         );
+         CREATE INDEX audit_log_by_patient ON audit_log (patient, seq);"
+    );
+    vec![base, index_schema(real), jobs, kv, audit]
 }
 
 /// The index tables. Rows point at `resources.rid`.
@@ -492,12 +503,56 @@ pub trait ResourceStore: Send + Sync + 'static {
     /// Live entries whose key starts with `prefix`, in key order.
     async fn kv_list(&self, prefix: &str, now: Instant) -> StoreResult<Vec<(String, String)>>;
     async fn kv_delete(&self, key: &str) -> StoreResult<()>;
+    /// Appends access-log entries in order, chaining each to the last (appends from several
+    /// servers are serialised).
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
+    /// Entries after `after_seq` in chain order (for verification).
+    async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>>;
+    /// A patient's entries, newest first ("who looked at my data").
+    async fn audit_for_patient(&self, patient: &str, limit: usize) -> StoreResult<Vec<AuditRow>>;
     /// Whether the store answers queries (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// Finishes queued writes and releases the store.
     async fn close(&self);
     fn backend_name(&self) -> &'static str;
 }
+
+/// One access-log entry to append: when, whose record (a Patient id, when known), and the
+/// event (an `AuditEvent` as JSON text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub recorded: Instant,
+    pub patient: Option<String>,
+    pub event: String,
+}
+
+/// An access-log entry as stored: its place in the chain and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub hash: String,
+}
+
+/// The chain's link: SHA-256 (hex) over the previous entry's hash and this entry's fields,
+/// so changing, removing or reordering an entry breaks every hash after it.
+pub fn audit_hash(previous: &str, record: &AuditRecord) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        previous,
+        &record.recorded.millis().to_string(),
+        record.patient.as_deref().unwrap_or(""),
+        &record.event,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The hash before the first entry.
+pub const AUDIT_GENESIS: &str = "helse-audit-log";
 
 /// Where a store lives, parsed from `sqlite:PATH` or `postgres://…`.
 #[derive(Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use helse_fhir_r4::{Instant, Issue, IssueType, ResourceId, ResourceType, SummaryMode, validate_resource};
@@ -75,6 +75,7 @@ pub async fn not_found(uri: Uri) -> Response {
 
 pub async fn handle(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -83,18 +84,27 @@ pub async fn handle(
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut kind = InteractionKind::Other;
-    let access = match authenticate(&state, &headers, &request_base(&state, &headers)) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
+    // A refused token is logged as an anonymous attempt.
+    let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)) {
+        Err(e) => (Access::Anonymous, e.into_response()),
+        Ok(access) => {
+            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut kind);
+            let response = match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => e.into_response(),
+                Err(_) => FhirError::Timeout(timeout.as_secs()).into_response(),
+            };
+            (access, response)
+        }
     };
-    let result =
-        tokio::time::timeout(timeout, dispatch(&state, &access, &method, &uri, &headers, body, &mut kind))
-            .await;
-    let response = match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => FhirError::Timeout(timeout.as_secs()).into_response(),
-    };
+    // Nothing is answered that is not in the access log.
+    let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
+    if let Some(record) =
+        crate::audit::entry(&access, &method, &uri, peer, purpose, response.status().as_u16())
+        && let Err(e) = state.audit.record(record).await
+    {
+        response = e.into_response();
+    }
     let status = response.status().as_u16();
     state.metrics.record(kind, status, started.elapsed());
     // Ids and bodies can identify patients: log the interaction kind only.

@@ -538,7 +538,83 @@ async fn tokens_from_a_trusted_issuer_are_accepted(backend: Backend) {
     server.stop().await;
 }
 
+/// Every entry of the access log, oldest first, with the chain checked on the way.
+async fn access_log(server: &TestServer) -> Vec<helse_store::AuditRow> {
+    let rows = server.store.audit_entries(0, 100_000).await.unwrap();
+    let mut previous = helse_store::AUDIT_GENESIS.to_owned();
+    for row in &rows {
+        assert_eq!(
+            row.hash,
+            helse_store::audit_hash(&previous, &row.record),
+            "entry {} breaks the chain",
+            row.seq
+        );
+        previous = row.hash.clone();
+    }
+    rows
+}
+
+async fn every_request_leaves_exactly_one_access_log_entry(backend: Backend) {
+    let server = TestServer::start_secured(backend).await;
+    let admin = admin_with_data(&server).await;
+    register(&server, "obs", "system/Observation.rs", Some("obs-secret"), None).await;
+    let obs = token(&server, "obs", "obs-secret", "system/Observation.rs").await;
+    let before = access_log(&server).await.len();
+    assert_eq!(before, 3, "the three PUTs of the set-up");
+    // (who, method, path, status, whose record, action, outcome)
+    type Case<'a> = (Option<&'a str>, &'a str, &'a str, u16, Option<&'a str>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (Some(&admin), "GET", "Patient/p1", 200, Some("p1"), "R", "0"),
+        (Some(&admin), "GET", "Observation?subject=Patient/p1", 200, Some("p1"), "R", "0"),
+        (Some(&admin), "GET", "Patient/p1/$everything", 200, Some("p1"), "R", "0"),
+        (Some(&admin), "GET", "Patient/p1/Observation", 200, Some("p1"), "R", "0"),
+        (Some(&admin), "DELETE", "Condition/c1", 200, None, "D", "0"),
+        (Some(&obs), "GET", "Patient/p1", 403, Some("p1"), "R", "4"),
+        (None, "GET", "Patient/p1", 401, Some("p1"), "R", "4"),
+        (Some("forged.token.value"), "GET", "Observation/o1", 401, None, "R", "4"),
+    ];
+    for (i, (who, method, path, status, patient, action, outcome)) in cases.iter().enumerate() {
+        let r = match who {
+            Some(t) => call(&server, t, method, path, None).await,
+            None => server.send(method, path, None, &[]).await,
+        };
+        assert!(r.status == *status || (*status == 200 && r.status == 204), "{method} {path}: {}", r.text);
+        let log = access_log(&server).await;
+        assert_eq!(log.len(), before + i + 1, "{method} {path}: exactly one entry");
+        let last = &log[log.len() - 1];
+        assert_eq!(last.record.patient.as_deref(), *patient, "{method} {path}");
+        let event: Value = serde_json::from_str(&last.record.event).unwrap();
+        assert_eq!(event["resourceType"], "AuditEvent");
+        assert_eq!(event["action"], *action, "{method} {path}");
+        assert_eq!(event["outcome"], *outcome, "{method} {path}");
+        assert_eq!(event["agent"][0]["network"]["address"], "127.0.0.1");
+        let expected_who = match *who {
+            Some(t) if t == admin => "admin",
+            Some(t) if t == obs => "obs",
+            _ => "anonymous",
+        };
+        assert_eq!(event["agent"][0]["who"]["identifier"]["value"], expected_who, "{method} {path}");
+    }
+    // The CapabilityStatement touches no data: not logged.
+    server.get("metadata").await;
+    assert_eq!(access_log(&server).await.len(), before + cases.len());
+    // A stated purpose of use is kept.
+    let bearer = format!("Bearer {admin}");
+    server
+        .send("GET", "Patient/p1", None, &[("authorization", &bearer), ("x-purpose-of-use", "ETREAT")])
+        .await;
+    let log = access_log(&server).await;
+    let event: Value = serde_json::from_str(&log[log.len() - 1].record.event).unwrap();
+    assert_eq!(event["agent"][0]["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
+    // The patient's own view: every entry about p1, newest first.
+    let mine = server.store.audit_for_patient("p1", 100).await.unwrap();
+    assert_eq!(mine.len(), 8, "{mine:?}");
+    assert!(mine.windows(2).all(|w| w[0].seq > w[1].seq));
+    server.stop().await;
+}
+
 on_both_stores!(
+    every_request_leaves_exactly_one_access_log_entry,
     tokens_from_a_trusted_issuer_are_accepted,
     anonymous_requests_are_refused,
     clients_authenticate_with_a_secret,

@@ -1,0 +1,176 @@
+//! The access log: one `AuditEvent` for every FHIR request (but the CapabilityStatement) —
+//! who (the token's client), what (interaction, resource, query), when, from where (the
+//! peer address), why (`X-Purpose-Of-Use`, when sent), the outcome, and whose record (the
+//! Patient the request names, when it names one) — appended to the store's hash-chained
+//! log before the answer is sent. Appends are group-committed: whatever requests are
+//! waiting go into one store transaction.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{Method, Uri};
+use helse_fhir_r4::Instant;
+use helse_store::{AuditRecord, ResourceStore};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::access::Access;
+use crate::error::FhirError;
+use crate::interaction::{self, Interaction, InteractionKind};
+
+type Pending = (AuditRecord, oneshot::Sender<Result<(), String>>);
+
+/// The appender's queue.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// Most entries one append transaction carries.
+const MAX_BATCH: usize = 2048;
+
+impl AuditLog {
+    pub fn start(store: Arc<dyn ResourceStore>) -> AuditLog {
+        let (queue, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * 4);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let (records, acks): (Vec<AuditRecord>, Vec<_>) = batch.into_iter().unzip();
+                let result = store.append_audit(records).await.map_err(|e| e.to_string());
+                for ack in acks {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        });
+        AuditLog { queue }
+    }
+
+    /// Appends one entry; returns once it is stored.
+    pub async fn record(&self, record: AuditRecord) -> Result<(), FhirError> {
+        let (ack, done) = oneshot::channel();
+        let unavailable = |why: String| {
+            // The cause for operators; the client learns only that it was not served.
+            tracing::error!(error = %why, "the access log could not be written");
+            FhirError::Unavailable
+        };
+        self.queue.send((record, ack)).await.map_err(|_| unavailable("the appender has stopped".into()))?;
+        done.await.map_err(|_| unavailable("the appender has stopped".into()))?.map_err(unavailable)
+    }
+}
+
+/// The entry for one request. `None` for requests that touch no data (the
+/// CapabilityStatement).
+pub fn entry(
+    access: &Access,
+    method: &Method,
+    uri: &Uri,
+    peer: SocketAddr,
+    purpose: Option<&str>,
+    status: u16,
+) -> Option<AuditRecord> {
+    let path = uri.path().strip_prefix("/fhir").unwrap_or("");
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
+    let parsed = interaction::parse(method, path, has_criteria).ok();
+    if matches!(parsed, Some(Interaction::Capabilities)) {
+        return None;
+    }
+    let kind = parsed.as_ref().map_or(InteractionKind::Other, Interaction::kind);
+    let (what, patient) = match &parsed {
+        Some(i) => subject_of(i, &query),
+        None => (None, None),
+    };
+    let recorded = Instant::now();
+    let who = match access {
+        Access::Unrestricted => "no-auth (development)".to_owned(),
+        Access::Anonymous => "anonymous".to_owned(),
+        Access::Client { client_id, .. } => client_id.clone(),
+    };
+    let mut agent = json!({
+        "who": {"identifier": {"value": who}},
+        "requestor": true,
+        "network": {"address": peer.ip().to_string(), "type": if peer.is_ipv4() { "2" } else { "5" }},
+    });
+    if let Some(p) = purpose {
+        agent["purposeOfUse"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]}]);
+    }
+    let mut entity = Vec::new();
+    if let Some(w) = &what {
+        entity.push(json!({"what": {"reference": w}}));
+    }
+    if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
+        use base64::Engine;
+        entity.push(json!({"query": base64::engine::general_purpose::STANDARD.encode(q)}));
+    }
+    let mut event = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": kind.code()}],
+        "action": action(kind),
+        "recorded": recorded.to_string(),
+        "outcome": match status { 0..=399 => "0", 400..=499 => "4", _ => "8" },
+        "agent": [agent],
+        "source": {"observer": {"display": "helse"}},
+    });
+    if !entity.is_empty() {
+        event["entity"] = Value::Array(entity);
+    }
+    Some(AuditRecord { recorded, patient, event: event.to_string() })
+}
+
+/// `C`reate, `R`ead, `U`pdate, `D`elete or `E`xecute (AuditEvent.action).
+fn action(kind: InteractionKind) -> &'static str {
+    use InteractionKind as K;
+    match kind {
+        K::Create => "C",
+        K::Read
+        | K::Vread
+        | K::SearchType
+        | K::HistoryInstance
+        | K::HistoryType
+        | K::HistorySystem
+        | K::Everything => "R",
+        K::Update | K::Patch => "U",
+        K::Delete => "D",
+        _ => "E",
+    }
+}
+
+/// The resource a request names (`Type/id`), and the Patient whose record it is, when the
+/// request says so: a Patient itself, the Patient compartment, or a `patient`/`subject`
+/// search parameter naming a Patient.
+fn subject_of(i: &Interaction, query: &[(String, String)]) -> (Option<String>, Option<String>) {
+    use Interaction as I;
+    let named = match i {
+        I::Read(t, id)
+        | I::Vread(t, id, _)
+        | I::Update(t, id)
+        | I::Patch(t, id)
+        | I::Delete(t, id)
+        | I::HistoryInstance(t, id)
+        | I::Everything(t, id)
+        | I::Validate(t, Some(id)) => Some((t.to_string(), id.to_string())),
+        I::CompartmentSearch { compartment, id, .. } => Some((compartment.to_string(), id.to_string())),
+        _ => None,
+    };
+    let what = named.as_ref().map(|(t, id)| format!("{t}/{id}"));
+    let patient = match named {
+        Some((t, id)) if t == "Patient" => Some(id),
+        _ => query.iter().find_map(|(k, v)| {
+            let k = k.split(':').next().unwrap_or(k);
+            match k {
+                "patient" => Some(v.trim_start_matches("Patient/").to_owned()),
+                "subject" => v.strip_prefix("Patient/").map(str::to_owned),
+                _ => None,
+            }
+        }),
+    };
+    (what, patient)
+}
