@@ -1,6 +1,6 @@
-//! The access log against the real binary on both stores: requests leave entries, `helse
-//! audit verify` finds the chain intact, and finds it broken after an entry is changed or
-//! removed behind the server's back.
+//! The access log against the real binary on both stores: requests leave entries (reads'
+//! queued ones stored at a graceful stop), `helse audit verify` finds the chain intact, and
+//! finds it broken after an entry is changed or removed behind the server's back.
 
 use helse_test_support::{Backend, FreshStore, free_port, on_both_stores, spawn_helse};
 
@@ -20,8 +20,10 @@ fn helse(args: &[&str]) -> (bool, String) {
 async fn tamper(store: &FreshStore, backend: Backend, sql: &str) {
     match backend {
         Backend::Sqlite => {
-            let path = store.location.strip_prefix("sqlite:").unwrap();
-            rusqlite::Connection::open(path).unwrap().execute(sql, []).unwrap();
+            // The access log has a file of its own beside the store.
+            let path = std::path::Path::new(store.location.strip_prefix("sqlite:").unwrap());
+            let log = helse_store_sqlite::audit_path(path);
+            rusqlite::Connection::open(log).unwrap().execute(sql, []).unwrap();
         }
         Backend::Postgres => {
             let (client, conn) =
@@ -50,8 +52,10 @@ async fn tampering_with_the_access_log_is_detected(backend: Backend) {
         assert_eq!(r.status().as_u16(), 201);
         assert_eq!(http.get(format!("{base}/Patient/p{i}")).send().await.unwrap().status().as_u16(), 200);
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    // SIGTERM: reads' entries still queued are stored before the server exits.
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(server.wait().unwrap().success());
 
     let (ok, text) = helse(&["audit", "--store", &store.location, "verify"]);
     assert!(ok, "{text}");

@@ -120,6 +120,7 @@ impl Server {
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(StartupError::Bind)?;
         let local_addr = listener.local_addr().map_err(StartupError::Bind)?;
+        let audit = audit::AuditLog::start(store.clone());
         let state = Arc::new(AppState {
             base_url: config.base_url.clone(),
             limits: config.limits.clone(),
@@ -130,7 +131,7 @@ impl Server {
             ),
             token_keys,
             trusted_issuers: config.trusted_issuers.clone(),
-            audit: audit::AuditLog::start(store.clone()),
+            audit,
             store,
         });
         Ok(Server { local_addr, listener, state })
@@ -160,6 +161,10 @@ impl Server {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         keeper.abort();
+        // Reads' access-log entries still queued are stored before the store closes.
+        if self.state.audit.flush().await.is_err() {
+            tracing::error!("access-log entries still queued at shutdown were lost");
+        }
         self.state.store.close().await;
         result
     }

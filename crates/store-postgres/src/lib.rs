@@ -54,7 +54,8 @@ impl PostgresStore {
             .await
             .map_err(backend)?
             .map_or(0, |r| r.get(0));
-        let migrations = helse_store::schema_migrations(helse_store::SqlDialect::POSTGRES);
+        let mut migrations = helse_store::schema_migrations(helse_store::SqlDialect::POSTGRES);
+        migrations.push(helse_store::audit_schema(helse_store::SqlDialect::POSTGRES));
         for sql in migrations.iter().skip(current as usize) {
             tx.batch_execute(sql).await.map_err(backend)?;
         }
@@ -589,28 +590,38 @@ impl ResourceStore for PostgresStore {
         Ok(())
     }
 
+    /// One statement per batch; committed without waiting for the WAL flush
+    /// (`synchronous_commit = off`: on disk within `wal_writer_delay`), since waiting for it
+    /// on every read's entry held reads to a fifth of their speed.
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
         // One appender at a time across every server: the chain's last hash is read and
         // extended under this lock.
-        tx.execute("SELECT pg_advisory_xact_lock(7420114)", &[]).await.map_err(backend)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(7420114)")
+            .await
+            .map_err(backend)?;
         let mut previous: String = tx
             .query_opt("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
             .await
             .map_err(backend)?
             .map_or_else(|| AUDIT_GENESIS.to_owned(), |r| r.get(0));
-        let insert = tx
-            .prepare("INSERT INTO audit_log (recorded, patient, event, hash) VALUES ($1, $2, $3, $4)")
-            .await
-            .map_err(backend)?;
+        let mut hashes = Vec::with_capacity(records.len());
         for r in &records {
-            let hash = audit_hash(&previous, r);
-            tx.execute(&insert, &[&r.recorded.millis(), &r.patient, &r.event, &hash])
-                .await
-                .map_err(backend)?;
-            previous = hash;
+            previous = audit_hash(&previous, r);
+            hashes.push(previous.clone());
         }
+        let recorded: Vec<i64> = records.iter().map(|r| r.recorded.millis()).collect();
+        let patients: Vec<Option<&str>> = records.iter().map(|r| r.patient.as_deref()).collect();
+        let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
+        tx.execute(
+            "INSERT INTO audit_log (recorded, patient, event, hash)
+             SELECT r, p, e, h FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, p, e, h, n)
+             ORDER BY n",
+            &[&recorded, &patients, &events, &hashes],
+        )
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 

@@ -35,3 +35,15 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+/// The access log's own file: one table, versioned in its `user_version`.
+pub(crate) fn migrate_audit(conn: &Connection) -> rusqlite::Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current < 1 {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(&helse_store::audit_schema(helse_store::SqlDialect::SQLITE))?;
+        tx.pragma_update(None, "user_version", 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

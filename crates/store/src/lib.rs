@@ -368,8 +368,15 @@ pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
     );
     // Server state every server on the store shares (see `ResourceStore::kv_get`).
     let kv = format!("CREATE TABLE server_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires {int});");
-    // The access log: append-only, each row's hash covering the previous row's hash.
-    let audit = format!(
+    vec![base, index_schema(real), jobs, kv]
+}
+
+/// The access log: append-only, each row's hash covering the previous row's hash. PostgreSQL
+/// keeps it beside the resources (migration 5); SQLite in a file of its own, since every
+/// write to the resources' file empties the page caches of its readers.
+pub fn audit_schema(d: SqlDialect) -> String {
+    let SqlDialect { serial_key, int, .. } = d;
+    format!(
         "CREATE TABLE audit_log (
             seq {serial_key},
             recorded {int} NOT NULL,
@@ -378,8 +385,7 @@ pub fn schema_migrations(d: SqlDialect) -> Vec<String> {
             hash TEXT NOT NULL
          );
          CREATE INDEX audit_log_by_patient ON audit_log (patient, seq);"
-    );
-    vec![base, index_schema(real), jobs, kv, audit]
+    )
 }
 
 /// The index tables. Rows point at `resources.rid`.

@@ -97,11 +97,13 @@ pub async fn handle(
             (access, response)
         }
     };
-    // Nothing is answered that is not in the access log.
+    // Every request but the CapabilityStatement goes into the access log; one that may
+    // change data is answered only once its entry is stored (see `audit`).
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
+    let reads_only = method == Method::GET || method == Method::HEAD;
     if let Some(record) =
         crate::audit::entry(&access, &method, &uri, peer, purpose, response.status().as_u16())
-        && let Err(e) = state.audit.record(record).await
+        && let Err(e) = state.audit.record(record, !reads_only).await
     {
         response = e.into_response();
     }

@@ -538,6 +538,22 @@ async fn tokens_from_a_trusted_issuer_are_accepted(backend: Backend) {
     server.stop().await;
 }
 
+/// The access log once it holds `n` entries (reads' entries are stored moments after the
+/// answer), checked to hold no more.
+async fn access_log_of(server: &TestServer, n: usize) -> Vec<helse_store::AuditRow> {
+    for _ in 0..500 {
+        let log = access_log(server).await;
+        if log.len() >= n {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let settled = access_log(server).await;
+            assert_eq!(settled.len(), n, "exactly {n} entries");
+            return settled;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the access log never reached {n} entries");
+}
+
 /// Every entry of the access log, oldest first, with the chain checked on the way.
 async fn access_log(server: &TestServer) -> Vec<helse_store::AuditRow> {
     let rows = server.store.audit_entries(0, 100_000).await.unwrap();
@@ -559,8 +575,7 @@ async fn every_request_leaves_exactly_one_access_log_entry(backend: Backend) {
     let admin = admin_with_data(&server).await;
     register(&server, "obs", "system/Observation.rs", Some("obs-secret"), None).await;
     let obs = token(&server, "obs", "obs-secret", "system/Observation.rs").await;
-    let before = access_log(&server).await.len();
-    assert_eq!(before, 3, "the three PUTs of the set-up");
+    let before = access_log_of(&server, 3).await.len();
     // (who, method, path, status, whose record, action, outcome)
     type Case<'a> = (Option<&'a str>, &'a str, &'a str, u16, Option<&'a str>, &'a str, &'a str);
     let cases: Vec<Case> = vec![
@@ -579,8 +594,7 @@ async fn every_request_leaves_exactly_one_access_log_entry(backend: Backend) {
             None => server.send(method, path, None, &[]).await,
         };
         assert!(r.status == *status || (*status == 200 && r.status == 204), "{method} {path}: {}", r.text);
-        let log = access_log(&server).await;
-        assert_eq!(log.len(), before + i + 1, "{method} {path}: exactly one entry");
+        let log = access_log_of(&server, before + i + 1).await;
         let last = &log[log.len() - 1];
         assert_eq!(last.record.patient.as_deref(), *patient, "{method} {path}");
         let event: Value = serde_json::from_str(&last.record.event).unwrap();
@@ -597,13 +611,13 @@ async fn every_request_leaves_exactly_one_access_log_entry(backend: Backend) {
     }
     // The CapabilityStatement touches no data: not logged.
     server.get("metadata").await;
-    assert_eq!(access_log(&server).await.len(), before + cases.len());
+    access_log_of(&server, before + cases.len()).await;
     // A stated purpose of use is kept.
     let bearer = format!("Bearer {admin}");
     server
         .send("GET", "Patient/p1", None, &[("authorization", &bearer), ("x-purpose-of-use", "ETREAT")])
         .await;
-    let log = access_log(&server).await;
+    let log = access_log_of(&server, before + cases.len() + 1).await;
     let event: Value = serde_json::from_str(&log[log.len() - 1].record.event).unwrap();
     assert_eq!(event["agent"][0]["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
     // The patient's own view: every entry about p1, newest first.
