@@ -213,6 +213,15 @@ impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
+    /// The `response.status` of each entry of a batch- or transaction-response Bundle.
+    pub fn entry_statuses(&self) -> Vec<String> {
+        self.json()["entry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no entries: {}", self.text))
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

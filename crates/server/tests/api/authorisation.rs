@@ -444,12 +444,7 @@ async fn scopes_bound_every_interaction(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let statuses: Vec<String> = r.json()["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
-        .collect();
+    let statuses = r.entry_statuses();
     assert_eq!(statuses.iter().map(|s| &s[..3]).collect::<Vec<_>>(), ["200", "403", "200"]);
     server.stop().await;
 }

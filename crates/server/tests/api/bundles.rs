@@ -41,13 +41,7 @@ async fn transaction_patches_atomically(backend: Backend) {
     // A good patch lands with the rest, as version 2 made by PATCH.
     let r = s.post("", &tx(vec![new_obs, patch(to_female, Some("W/\"1\""))])).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let statuses: Vec<String> = r.json()["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["response"]["status"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(statuses, ["201 Created", "200 OK"]);
+    assert_eq!(r.entry_statuses(), ["201 Created", "200 OK"]);
     let p = s.get("Patient/p").await.json();
     assert_eq!((p["gender"].as_str(), p["meta"]["versionId"].as_str()), (Some("female"), Some("2")));
     let history = s.get("Patient/p/_history").await.json();
@@ -76,8 +70,7 @@ async fn batch_entries_succeed_and_fail_independently(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     let out = r.json();
     assert_eq!(out["type"], "batch-response");
-    let statuses: Vec<&str> =
-        out["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    let statuses = r.entry_statuses();
     assert_eq!(
         statuses,
         [
@@ -134,8 +127,7 @@ async fn transaction_rewrites_references_and_resolves_conditions(backend: Backen
     let out = r.json();
     assert_eq!(out["type"], "transaction-response");
     let entries = out["entry"].as_array().unwrap();
-    let statuses: Vec<&str> = entries.iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["200 OK", "201 Created", "201 Created", "200 OK"]);
+    assert_eq!(r.entry_statuses(), ["200 OK", "201 Created", "201 Created", "200 OK"]);
     let patient_id = entries[2]["resource"]["id"].as_str().unwrap();
     assert_eq!(entries[1]["resource"]["subject"]["reference"], format!("Patient/{patient_id}"));
     assert_eq!(entries[2]["resource"]["managingOrganization"]["reference"], "Organization/legekontor");
