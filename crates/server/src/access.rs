@@ -190,6 +190,66 @@ pub fn authorize_clauses(access: &Access, clauses: &[Clause]) -> Result<(), Fhir
 mod tests {
     use super::*;
 
+    /// Which permission each interaction needs: (method, path, criteria?, scope that allows
+    /// it, scope that does not).
+    #[test]
+    fn each_interaction_needs_its_permission() {
+        let cases = [
+            ("GET", "/Patient/1", false, "system/Patient.r", "system/Patient.s"),
+            ("GET", "/Patient/1/_history/2", false, "system/Patient.r", "system/Observation.r"),
+            ("GET", "/Patient/1/_history", false, "system/Patient.r", "system/Patient.s"),
+            ("GET", "/Patient", true, "system/Patient.s", "system/Patient.r"),
+            ("GET", "/Patient/_history", false, "system/Patient.s", "system/Patient.r"),
+            ("GET", "/_history", false, "system/*.s", "system/Patient.s"),
+            ("POST", "/Patient", false, "system/Patient.c", "system/Patient.u"),
+            ("PUT", "/Patient/1", false, "system/Patient.u", "system/Patient.c"),
+            ("PUT", "/Patient", true, "system/Patient.us", "system/Patient.u"),
+            ("PATCH", "/Patient/1", false, "system/Patient.u", "system/Patient.r"),
+            ("DELETE", "/Patient/1", false, "system/Patient.d", "system/Patient.u"),
+            ("DELETE", "/Patient", true, "system/Patient.ds", "system/Patient.d"),
+            (
+                "GET",
+                "/Patient/1/Observation",
+                false,
+                "system/Patient.r system/Observation.s",
+                "system/Observation.s",
+            ),
+            ("GET", "/Patient/1/$everything", false, "system/Patient.r", "system/Observation.r"),
+        ];
+        let headers = HeaderMap::new();
+        for (method, path, criteria, allowed, refused) in cases {
+            let interaction = crate::interaction::parse(&method.parse().unwrap(), path, criteria).unwrap();
+            let client = |scope: &str| Access::Client { client_id: "c".into(), grant: Grant::parse(scope) };
+            assert!(
+                authorize(&client(allowed), &interaction, &headers).is_ok(),
+                "{method} {path} with {allowed}"
+            );
+            assert!(
+                matches!(authorize(&client(refused), &interaction, &headers), Err(FhirError::Forbidden(_))),
+                "{method} {path} with {refused}"
+            );
+            assert!(
+                matches!(
+                    authorize(&Access::Anonymous, &interaction, &headers),
+                    Err(FhirError::Unauthorized(_))
+                ),
+                "{method} {path} anonymously"
+            );
+            assert!(authorize(&Access::Unrestricted, &interaction, &headers).is_ok());
+        }
+        // A conditional create answers with what it finds: it also needs search and read.
+        let create = crate::interaction::parse(&"POST".parse().unwrap(), "/Patient", false).unwrap();
+        let mut conditional = HeaderMap::new();
+        conditional.insert("if-none-exist", "identifier=x".parse().unwrap());
+        let creator = Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.c") };
+        assert!(authorize(&creator, &create, &conditional).is_err());
+        let full = Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.crs") };
+        assert!(authorize(&full, &create, &conditional).is_ok());
+        // The CapabilityStatement is public.
+        let metadata = crate::interaction::parse(&"GET".parse().unwrap(), "/metadata", false).unwrap();
+        assert!(authorize(&Access::Anonymous, &metadata, &headers).is_ok());
+    }
+
     #[test]
     fn origins_drop_the_path() {
         assert_eq!(origin("https://helse.example/fhir"), "https://helse.example");

@@ -197,3 +197,49 @@ fn subject_of(i: &Interaction, query: &[(String, String)]) -> (Option<String>, O
     };
     (what, patient)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_name_the_resource_the_patient_and_the_action() {
+        let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
+        let client = Access::Client { client_id: "lab".into(), grant: Default::default() };
+        // (method, URL, resource named, whose record, action)
+        let cases = [
+            ("GET", "/fhir/Patient/p1", Some("Patient/p1"), Some("p1"), "R"),
+            ("PUT", "/fhir/Patient/p1", Some("Patient/p1"), Some("p1"), "U"),
+            ("DELETE", "/fhir/Observation/o1", Some("Observation/o1"), None, "D"),
+            ("POST", "/fhir/Observation", None, None, "C"),
+            ("GET", "/fhir/Observation?subject=Patient/p2&code=x", None, Some("p2"), "R"),
+            ("GET", "/fhir/Observation?patient=p3", None, Some("p3"), "R"),
+            ("GET", "/fhir/Observation?subject=Group/g", None, None, "R"),
+            ("GET", "/fhir/Patient/p4/Observation", Some("Patient/p4"), Some("p4"), "R"),
+            ("GET", "/fhir/Patient/p5/$everything", Some("Patient/p5"), Some("p5"), "R"),
+            ("POST", "/fhir/", None, None, "E"),
+        ];
+        for (method, url, what, patient, action) in cases {
+            let uri: Uri = url.parse().unwrap();
+            let record = entry(&client, &method.parse().unwrap(), &uri, peer, Some("TREAT"), 200).unwrap();
+            let event: Value = serde_json::from_str(&record.event).unwrap();
+            assert_eq!(record.patient.as_deref(), patient, "{method} {url}");
+            assert_eq!(event["action"], action, "{method} {url}");
+            assert_eq!(event["entity"][0]["what"]["reference"].as_str(), what, "{method} {url}");
+            assert_eq!(event["agent"][0]["who"]["identifier"]["value"], "lab");
+            assert_eq!(event["agent"][0]["network"]["address"], "10.0.0.7");
+            assert_eq!(event["outcome"], "0");
+            let issues = helse_fhir_r4::validate_resource(&event, Some("AuditEvent"));
+            assert!(issues.is_empty(), "{method} {url}: a valid AuditEvent: {issues:?}");
+        }
+        let metadata: Uri = "/fhir/metadata".parse().unwrap();
+        assert!(entry(&client, &Method::GET, &metadata, peer, None, 200).is_none(), "no data, no entry");
+        let refused: Uri = "/fhir/Patient/p1".parse().unwrap();
+        let record = entry(&Access::Anonymous, &Method::GET, &refused, peer, None, 401).unwrap();
+        let event: Value = serde_json::from_str(&record.event).unwrap();
+        assert_eq!(
+            (event["outcome"].as_str(), event["agent"][0]["who"]["identifier"]["value"].as_str()),
+            (Some("4"), Some("anonymous"))
+        );
+    }
+}
