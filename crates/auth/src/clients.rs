@@ -133,7 +133,7 @@ pub fn unverified_issuer(assertion: &str) -> Result<String, AuthError> {
     value.get("iss").and_then(|v| v.as_str()).map(str::to_owned).ok_or_else(bad)
 }
 
-/// A new client secret (256 random bits, base64url).
+/// A new secret (256 random bits, base64url): a client's, or the token signing secret.
 pub fn new_secret() -> String {
     crate::base64url(&crate::random_bytes::<32>())
 }

@@ -39,11 +39,6 @@ impl std::fmt::Debug for TokenKeys {
 const LEEWAY_SECONDS: u64 = 5;
 
 impl TokenKeys {
-    /// A new random secret, as text to keep in the store.
-    pub fn generate_secret() -> String {
-        crate::base64url(&crate::random_bytes::<32>())
-    }
-
     pub fn from_secret(secret: &str) -> TokenKeys {
         TokenKeys { secret: secret.as_bytes().to_vec() }
     }
@@ -102,7 +97,7 @@ mod tests {
 
     #[test]
     fn tokens_verify_only_with_their_secret_issuer_audience_and_time() {
-        let keys = TokenKeys::from_secret(&TokenKeys::generate_secret());
+        let keys = TokenKeys::from_secret(&crate::new_secret());
         let token = keys.issue(&claims(300));
         let ok = keys.verify(&token, "https://helse.example", "https://helse.example/fhir").unwrap();
         assert_eq!((ok.sub.as_str(), ok.scope.as_str()), ("client-1", "system/*.rs"));
@@ -111,7 +106,7 @@ mod tests {
             Err(AuthError::InvalidToken(why)) => why,
             other => panic!("accepted: {other:?}"),
         };
-        let other_keys = TokenKeys::from_secret(&TokenKeys::generate_secret());
+        let other_keys = TokenKeys::from_secret(&crate::new_secret());
         assert!(
             wrong(other_keys.verify(&token, "https://helse.example", "https://helse.example/fhir"))
                 .contains("signature")

@@ -80,7 +80,9 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
 
 /// `serve --demo`: a synthetic population in an empty store, loaded before serving.
 async fn load_demo(settings: &config::Settings, patients: usize) -> anyhow::Result<()> {
-    let store = helse_server::open_store(&settings.server).await?;
+    let config = &settings.server;
+    let store =
+        helse_server::open_store(&config.store, config.sqlite_durability, config.postgres_pool_size).await?;
     if store.count_current().await? > 0 {
         tracing::info!("--demo: the store has data already; nothing loaded");
         store.close().await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use helse_import::{ImportOptions, StoreSink, discover};
 use helse_store::{JobStatus, ResourceStore};
-use helse_test_support::{Backend, FreshStore, free_port, on_both_stores, spawn_helse_with};
+use helse_test_support::{Backend, FreshStore, free_port, on_both_stores, open_store, spawn_helse_with};
 use serde_json::Value;
 
 on_both_stores!(export_kick_off_poll_download_and_round_trip, export_filters_levels_and_job_lifecycle);
@@ -19,20 +19,6 @@ const SEED: &str = "23";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_helse")
-}
-
-async fn open(location: &str) -> Arc<dyn ResourceStore> {
-    let config = helse_server::ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        base_url: None,
-        store: helse_store::StoreLocation::parse(location).unwrap(),
-        sqlite_durability: helse_server::SqliteDurability::Normal,
-        postgres_pool_size: 4,
-        limits: Default::default(),
-        auth: helse_server::AuthMode::Disabled,
-        trusted_issuers: Vec::new(),
-    };
-    helse_server::open_store(&config).await.unwrap()
 }
 
 fn synth_into(location: &str, patients: &str) {
@@ -139,7 +125,7 @@ async fn export_kick_off_poll_download_and_round_trip(backend: Backend) {
         std::fs::write(dir.path().join(format!("{i:04}-{ty}.ndjson")), text).unwrap();
     }
     let target = FreshStore::new(backend).await;
-    let t = open(&target.location).await;
+    let t = open_store(&target.location).await;
     let sink = Arc::new(StoreSink { store: t.clone() });
     let summary = helse_import::import(
         discover(&[dir.path().to_owned()]).unwrap(),
@@ -150,7 +136,7 @@ async fn export_kick_off_poll_download_and_round_trip(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(summary.progress.rejected, 0, "{:?}", summary.rejections);
-    let s = open(&source.location).await;
+    let s = open_store(&source.location).await;
     let (before, after) = (all_current(&*s).await, all_current(&*t).await);
     assert!(before.len() > 5_000, "{}", before.len());
     assert_eq!(before.len(), after.len());
@@ -249,7 +235,7 @@ async fn export_filters_levels_and_job_lifecycle(backend: Backend) {
     // A job whose runner died (its server killed mid-export) is taken over by the next server.
     server.kill().unwrap();
     server.wait().unwrap();
-    let s = open(&store.location).await;
+    let s = open_store(&store.location).await;
     let job_id = url.rsplit('/').next().unwrap().to_owned();
     let mut job = s.job(&job_id).await.unwrap().unwrap();
     job.status = JobStatus::Running;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use helse_import::{ImportOptions, StoreSink, Summary, discover};
 use helse_store::{HistoryQuery, HistoryScope, ResourceStore};
-use helse_test_support::{Backend, FreshStore, on_both_stores};
+use helse_test_support::{Backend, FreshStore, on_both_stores, open_store};
 use serde_json::Value;
 
 on_both_stores!(
@@ -21,20 +21,6 @@ on_both_stores!(
 
 fn helse() -> Command {
     Command::new(env!("CARGO_BIN_EXE_helse"))
-}
-
-async fn open(location: &str) -> Arc<dyn ResourceStore> {
-    let config = helse_server::ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        base_url: None,
-        store: helse_store::StoreLocation::parse(location).unwrap(),
-        sqlite_durability: helse_server::SqliteDurability::Normal,
-        postgres_pool_size: 4,
-        limits: Default::default(),
-        auth: helse_server::AuthMode::Disabled,
-        trusted_issuers: Vec::new(),
-    };
-    helse_server::open_store(&config).await.unwrap()
 }
 
 /// Versions ever written (one per resource when nothing was written twice).
@@ -96,7 +82,7 @@ async fn kill_during_import_then_resume_ends_with_exactly_the_full_set(backend: 
     assert!(out.contains(" 0 rejected"), "{out}");
     assert!(!checkpoint.exists(), "a completed import removes its checkpoint");
 
-    let s = open(&store.location).await;
+    let s = open_store(&store.location).await;
     assert_eq!(s.count_current().await.unwrap(), expected, "every resource is in");
     assert_eq!(versions(&*s).await, expected, "and none was written twice");
     s.close().await;
@@ -104,7 +90,7 @@ async fn kill_during_import_then_resume_ends_with_exactly_the_full_set(backend: 
 }
 
 async fn import_dir(location: &str, dir: &Path) -> (Summary, Arc<dyn ResourceStore>) {
-    let store = open(location).await;
+    let store = open_store(location).await;
     let sources = discover(&[dir.to_owned()]).unwrap();
     let sink = Arc::new(StoreSink { store: store.clone() });
     let summary = helse_import::import(sources, sink, ImportOptions::default(), |_| {}).await.unwrap();

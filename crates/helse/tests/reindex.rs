@@ -72,17 +72,7 @@ async fn reindex_of_a_superseded_version_is_skipped(backend: Backend) {
     use helse_store::{Method, Write, WriteOutcome};
 
     let fresh = FreshStore::new(backend).await;
-    let config = helse_server::ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        base_url: None,
-        store: helse_store::StoreLocation::parse(&fresh.location).unwrap(),
-        sqlite_durability: helse_server::SqliteDurability::Normal,
-        postgres_pool_size: 2,
-        limits: Default::default(),
-        auth: helse_server::AuthMode::Disabled,
-        trusted_issuers: Vec::new(),
-    };
-    let store = helse_server::open_store(&config).await.unwrap();
+    let store = helse_test_support::open_store(&fresh.location).await;
     let (ty, id) = (ResourceType::parse("Patient").unwrap(), ResourceId::parse("p").unwrap());
     let patient = |family: &str| json!({"resourceType": "Patient", "id": "p", "name": [{"family": family}]});
     for family in ["First", "Second"] {

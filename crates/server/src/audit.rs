@@ -87,27 +87,37 @@ impl AuditLog {
     }
 }
 
-/// The entry for one request. `None` for requests that touch no data (the
+/// The entry for one request: `interaction` as the dispatcher read it (read here when the
+/// request was refused before that). `None` for requests that touch no data (the
 /// CapabilityStatement).
 pub fn entry(
     access: &Access,
     method: &Method,
     uri: &Uri,
+    interaction: Option<&Interaction>,
     peer: SocketAddr,
     purpose: Option<&str>,
     status: u16,
 ) -> Option<AuditRecord> {
-    let path = uri.path().strip_prefix("/fhir").unwrap_or("");
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
-    let parsed = interaction::parse(method, path, has_criteria).ok();
+    let query = || -> Vec<(String, String)> {
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default()
+    };
+    let read_here;
+    let parsed = match interaction {
+        Some(i) => Some(i),
+        None => {
+            let path = uri.path().strip_prefix("/fhir").unwrap_or("");
+            let has_criteria = query().iter().any(|(k, _)| k != "_format" && k != "_pretty");
+            read_here = interaction::parse(method, path, has_criteria).ok();
+            read_here.as_ref()
+        }
+    };
     if matches!(parsed, Some(Interaction::Capabilities)) {
         return None;
     }
-    let kind = parsed.as_ref().map_or(InteractionKind::Other, Interaction::kind);
-    let (what, patient) = match &parsed {
-        Some(i) => subject_of(i, &query),
+    let kind = parsed.map_or(InteractionKind::Other, Interaction::kind);
+    let (what, patient) = match parsed {
+        Some(i) => subject_of(i, query),
         None => (None, None),
     };
     let recorded = Instant::now();
@@ -169,7 +179,10 @@ fn action(kind: InteractionKind) -> &'static str {
 /// The resource a request names (`Type/id`), and the Patient whose record it is, when the
 /// request says so: a Patient itself, the Patient compartment, or a `patient`/`subject`
 /// search parameter naming a Patient.
-fn subject_of(i: &Interaction, query: &[(String, String)]) -> (Option<String>, Option<String>) {
+fn subject_of(
+    i: &Interaction,
+    query: impl FnOnce() -> Vec<(String, String)>,
+) -> (Option<String>, Option<String>) {
     use Interaction as I;
     let named = match i {
         I::Read(t, id)
@@ -186,8 +199,8 @@ fn subject_of(i: &Interaction, query: &[(String, String)]) -> (Option<String>, O
     let what = named.as_ref().map(|(t, id)| format!("{t}/{id}"));
     let patient = match named {
         Some((t, id)) if t == "Patient" => Some(id),
-        _ => query.iter().find_map(|(k, v)| {
-            let k = k.split(':').next().unwrap_or(k);
+        _ => query().into_iter().find_map(|(k, v)| {
+            let k = k.split(':').next().unwrap_or_default();
             match k {
                 "patient" => Some(v.trim_start_matches("Patient/").to_owned()),
                 "subject" => v.strip_prefix("Patient/").map(str::to_owned),
@@ -221,7 +234,8 @@ mod tests {
         ];
         for (method, url, what, patient, action) in cases {
             let uri: Uri = url.parse().unwrap();
-            let record = entry(&client, &method.parse().unwrap(), &uri, peer, Some("TREAT"), 200).unwrap();
+            let record =
+                entry(&client, &method.parse().unwrap(), &uri, None, peer, Some("TREAT"), 200).unwrap();
             let event: Value = serde_json::from_str(&record.event).unwrap();
             assert_eq!(record.patient.as_deref(), patient, "{method} {url}");
             assert_eq!(event["action"], action, "{method} {url}");
@@ -233,9 +247,12 @@ mod tests {
             assert!(issues.is_empty(), "{method} {url}: a valid AuditEvent: {issues:?}");
         }
         let metadata: Uri = "/fhir/metadata".parse().unwrap();
-        assert!(entry(&client, &Method::GET, &metadata, peer, None, 200).is_none(), "no data, no entry");
+        assert!(
+            entry(&client, &Method::GET, &metadata, None, peer, None, 200).is_none(),
+            "no data, no entry"
+        );
         let refused: Uri = "/fhir/Patient/p1".parse().unwrap();
-        let record = entry(&Access::Anonymous, &Method::GET, &refused, peer, None, 401).unwrap();
+        let record = entry(&Access::Anonymous, &Method::GET, &refused, None, peer, None, 401).unwrap();
         let event: Value = serde_json::from_str(&record.event).unwrap();
         assert_eq!(
             (event["outcome"].as_str(), event["agent"][0]["who"]["identifier"]["value"].as_str()),

@@ -81,11 +81,17 @@ pub struct AppState {
     pub audit: audit::AuditLog,
 }
 
-pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>, StoreError> {
-    Ok(match &config.store {
+/// Opens (and migrates) a store; `sqlite_durability` and `postgres_pool_size` apply to the
+/// one kind they name.
+pub async fn open_store(
+    location: &StoreLocation,
+    sqlite_durability: Durability,
+    postgres_pool_size: usize,
+) -> Result<Arc<dyn ResourceStore>, StoreError> {
+    Ok(match location {
         StoreLocation::Sqlite(path) => {
             let path = path.clone();
-            let durability = config.sqlite_durability;
+            let durability = sqlite_durability;
             Arc::new(
                 tokio::task::spawn_blocking(move || SqliteStore::open(&path, durability))
                     .await
@@ -93,7 +99,7 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn ResourceStore>,
             )
         }
         StoreLocation::Postgres(url) => {
-            Arc::new(helse_store_postgres::PostgresStore::connect(url, config.postgres_pool_size).await?)
+            Arc::new(helse_store_postgres::PostgresStore::connect(url, postgres_pool_size).await?)
         }
     })
 }
@@ -110,7 +116,9 @@ impl Server {
         if config.auth == AuthMode::Disabled && !config.listen.ip().is_loopback() {
             return Err(StartupError::OpenOffLoopback(config.listen));
         }
-        let store = open_store(config).await.map_err(StartupError::Store)?;
+        let store = open_store(&config.store, config.sqlite_durability, config.postgres_pool_size)
+            .await
+            .map_err(StartupError::Store)?;
         let token_keys = match config.auth {
             AuthMode::Enforced => Some(token_keys(store.as_ref()).await.map_err(StartupError::Store)?),
             AuthMode::Disabled => {
@@ -176,7 +184,7 @@ const TOKEN_SECRET_KEY: &str = "auth/token-signing-secret";
 /// The token signing secret every server on the store shares: made by the first to start.
 async fn token_keys(store: &dyn ResourceStore) -> Result<helse_auth::TokenKeys, StoreError> {
     let now = helse_fhir_r4::Instant::now();
-    store.kv_put_new(TOKEN_SECRET_KEY, &helse_auth::TokenKeys::generate_secret(), None, now).await?;
+    store.kv_put_new(TOKEN_SECRET_KEY, &helse_auth::new_secret(), None, now).await?;
     let secret = store
         .kv_get(TOKEN_SECRET_KEY, now)
         .await?

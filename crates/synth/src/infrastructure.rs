@@ -9,7 +9,7 @@ use time::Duration;
 
 use crate::catalogue::{FAMILY_NAMES, FEMALE_NAMES, MALE_NAMES, SNOMED};
 use crate::rng::Rng;
-use crate::values::{concept_of, date, date_time, identifier, reference, resource};
+use crate::values::{address, concept_of, date, date_time, identifier, reference, resource};
 use crate::{SynthConfig, patient_id, streams};
 
 /// A GP: where they work and the ids patients and encounters point at.
@@ -85,19 +85,6 @@ fn organisation(id: &str, name: &str, kind: (&str, &str), ids: &[Value], part_of
     Value::Object(o)
 }
 
-fn address(m: &Municipality, line: &str) -> Value {
-    json!({
-        "use": "work",
-        "line": [line],
-        "city": m.post_place,
-        "postalCode": m.postal_code,
-        "district": m.name,
-        "state": m.county,
-        "country": "NO",
-        "extension": [{"url": systems::MUNICIPALITY_EXTENSION, "valueCoding": {"system": systems::MUNICIPALITY_CODE, "code": m.code, "display": m.name}}]
-    })
-}
-
 fn location(id: &str, name: &str, m: &Municipality, organisation: &str) -> Value {
     json!({
         "resourceType": "Location",
@@ -105,7 +92,7 @@ fn location(id: &str, name: &str, m: &Municipality, organisation: &str) -> Value
         "status": "active",
         "name": name,
         "mode": "instance",
-        "address": address(m, "Sykehusveien 1"),
+        "address": address(m, "work", None, "Sykehusveien 1"),
         "managingOrganization": reference("Organization", organisation)
     })
 }
@@ -182,7 +169,7 @@ impl Infrastructure {
                 &[next_orgnr(), next_resh()],
                 None,
             );
-            o["address"] = json!([address(m, "Torget 2")]);
+            o["address"] = json!([address(m, "work", None, "Torget 2")]);
             out.push(o);
             let gp_count = residents[i].div_ceil(LIST_SIZE).max(1);
             let mut gps = Vec::new();

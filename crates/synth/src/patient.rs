@@ -10,7 +10,7 @@ use crate::catalogue::{self as cat, Chronic, Code, Measure};
 use crate::infrastructure::{Gp, Infrastructure, Local};
 use crate::rng::Rng;
 use crate::values::{
-    concept, concept_of, date, date_time, identifier, measured, quantity, reference, resource,
+    address, concept, concept_of, date, date_time, identifier, measured, quantity, reference, resource,
 };
 use crate::{EXTENSION_BASE, SynthConfig, patient_id, streams};
 
@@ -411,20 +411,7 @@ fn patient_resource(rec: &mut Gen<'_>, index: usize, died: Option<Date>) {
     if let Some(d) = died {
         p.insert("deceasedDateTime".into(), date_time(at(d, 4, 0)).into());
     }
-    p.insert(
-        "address".into(),
-        json!([{
-            "use": "home",
-            "type": "physical",
-            "line": [format!("{street} {number}")],
-            "city": m.post_place,
-            "postalCode": m.postal_code,
-            "district": m.name,
-            "state": m.county,
-            "country": "NO",
-            "extension": [{"url": systems::MUNICIPALITY_EXTENSION, "valueCoding": {"system": systems::MUNICIPALITY_CODE, "code": m.code, "display": m.name}}]
-        }]),
-    );
+    p.insert("address".into(), json!([address(m, "home", Some("physical"), &format!("{street} {number}"))]));
     p.insert(
         "communication".into(),
         json!([{"language": concept_of("urn:ietf:bcp:47", "nb", "Norsk bokmål"), "preferred": true}]),

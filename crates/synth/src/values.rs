@@ -3,7 +3,31 @@
 use serde_json::{Map, Number, Value, json};
 use time::{Date, OffsetDateTime, macros::format_description};
 
+use helse_norway::registers::Municipality;
+use helse_norway::systems;
+
 use crate::catalogue::{Code, Measure, UCUM};
+
+/// A Norwegian address in a municipality, its code carried as an extension. `kind` is
+/// `Address.type` (`physical`, …), when given.
+pub fn address(m: &Municipality, use_: &str, kind: Option<&str>, line: &str) -> Value {
+    let mut a = Map::new();
+    a.insert("use".into(), use_.into());
+    if let Some(k) = kind {
+        a.insert("type".into(), k.into());
+    }
+    let rest = json!({
+        "line": [line],
+        "city": m.post_place,
+        "postalCode": m.postal_code,
+        "district": m.name,
+        "state": m.county,
+        "country": "NO",
+        "extension": [{"url": systems::MUNICIPALITY_EXTENSION, "valueCoding": {"system": systems::MUNICIPALITY_CODE, "code": m.code, "display": m.name}}]
+    });
+    a.extend(rest.as_object().expect("an object").clone());
+    Value::Object(a)
+}
 
 pub fn coding(c: &Code) -> Value {
     json!({"system": c.system, "code": c.code, "display": c.display})

@@ -46,6 +46,12 @@ pub fn postgres_admin_url() -> String {
     )
 }
 
+/// Opens a store directly (beside or instead of a server), as `helse serve --store` names it.
+pub async fn open_store(location: &str) -> std::sync::Arc<dyn helse_store::ResourceStore> {
+    let location = StoreLocation::parse(location).expect("a store location");
+    helse_server::open_store(&location, SqliteDurability::Normal, 4).await.expect("the store opens")
+}
+
 /// Creates an empty database and returns its URL.
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
@@ -88,29 +94,22 @@ fn uuid_like() -> String {
 }
 
 impl TestServer {
+    /// A server with authorisation off (`--no-auth`), as tests of other features use.
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(backend, Limits::default()).await
+        Self::start_adjusted(backend, |_| {}).await
     }
 
-    /// A server with authorisation off (`--no-auth`), as tests of other features use.
     pub async fn start_with(backend: Backend, limits: Limits) -> Self {
-        Self::start_configured(backend, limits, AuthMode::Disabled).await
+        Self::start_adjusted(backend, |c| c.limits = limits).await
     }
 
     /// A server with authorisation on, as in production.
     pub async fn start_secured(backend: Backend) -> Self {
-        Self::start_configured(backend, Limits::default(), AuthMode::Enforced).await
+        Self::start_adjusted(backend, |c| c.auth = AuthMode::Enforced).await
     }
 
-    pub async fn start_configured(backend: Backend, limits: Limits, auth: AuthMode) -> Self {
-        Self::start_adjusted(backend, |c| {
-            c.limits = limits;
-            c.auth = auth;
-        })
-        .await
-    }
-
-    /// A server whose configuration the test adjusts (limits, authorisation, trusted issuers).
+    /// A server whose configuration the test adjusts (from authorisation off, default
+    /// limits, no trusted issuers).
     pub async fn start_adjusted(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let store = FreshStore::new(backend).await;
         let mut config = ServerConfig {

@@ -14,7 +14,6 @@ use helse_store::{Method as WriteMethod, Write, WriteOutcome};
 use serde_json::{Value, json};
 
 use crate::error::FhirError;
-use crate::interaction::InteractionKind;
 use crate::response::{FhirResponse, Payload, parse_etag};
 use crate::routes::fhir::{Ctx, dispatch, validated};
 use crate::routes::search;
@@ -87,10 +86,7 @@ fn dispatch_boxed<'a>(
     headers: HeaderMap,
     body: Body,
 ) -> Dispatched<'a> {
-    Box::pin(async move {
-        let mut kind = InteractionKind::Other;
-        dispatch(state, access, &method, &uri, &headers, body, &mut kind).await
-    })
+    Box::pin(async move { dispatch(state, access, &method, &uri, &headers, body, &mut None).await })
 }
 
 /// The HTTP request an entry stands for.

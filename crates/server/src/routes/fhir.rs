@@ -83,12 +83,12 @@ pub async fn handle(
 ) -> Response {
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
-    let mut kind = InteractionKind::Other;
+    let mut seen = None;
     // A refused token is logged as an anonymous attempt.
     let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)) {
         Err(e) => (Access::Anonymous, e.into_response()),
         Ok(access) => {
-            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut kind);
+            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut seen);
             let response = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => e.into_response(),
@@ -101,13 +101,14 @@ pub async fn handle(
     // change data is answered only once its entry is stored (see `audit`).
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
     let reads_only = method == Method::GET || method == Method::HEAD;
-    if let Some(record) =
-        crate::audit::entry(&access, &method, &uri, peer, purpose, response.status().as_u16())
+    let status = response.status().as_u16();
+    if let Some(record) = crate::audit::entry(&access, &method, &uri, seen.as_ref(), peer, purpose, status)
         && let Err(e) = state.audit.record(record, !reads_only).await
     {
         response = e.into_response();
     }
     let status = response.status().as_u16();
+    let kind = seen.as_ref().map_or(InteractionKind::Other, Interaction::kind);
     state.metrics.record(kind, status, started.elapsed());
     // Ids and bodies can identify patients: log the interaction kind only.
     tracing::debug!(
@@ -137,7 +138,7 @@ pub(crate) async fn dispatch(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-    kind: &mut InteractionKind,
+    seen: &mut Option<Interaction>,
 ) -> Result<Response, FhirError> {
     let path = uri.path().strip_prefix("/fhir").unwrap_or("");
     let mut query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(uri)
@@ -145,7 +146,7 @@ pub(crate) async fn dispatch(
         .map_err(|e| FhirError::BadRequest(format!("query string: {e}")))?;
     let has_criteria = query.iter().any(|(k, _)| k != "_format" && k != "_pretty");
     let interaction = interaction::parse(method, path, has_criteria)?;
-    *kind = interaction.kind();
+    *seen = Some(interaction.clone());
     authorize(access, &interaction, headers)?;
     let mut body = Some(body);
     if matches!(interaction, Interaction::SearchType(_)) && method == Method::POST {

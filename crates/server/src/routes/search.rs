@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use helse_auth::Permission;
 use helse_fhir_r4::{Issue, IssueType, ResourceId, ResourceType, operation_outcome};
 use helse_search::query::Include;
@@ -115,6 +117,12 @@ pub async fn search(
     if let Cursor::Before(_) = cursor {
         rows.reverse();
     }
+    let (has_next, has_previous) = match cursor {
+        Cursor::Start => (more, offset > 0),
+        Cursor::After(_) => (more, true),
+        Cursor::Before(_) => (true, more),
+    };
+    // Positions for the links there will be (a sorted order's costs a query each).
     let boundary = |row: Option<&(i64, StoredVersion)>| {
         let rid = row.map(|(rid, _)| *rid);
         let query = &query;
@@ -125,14 +133,12 @@ pub async fn search(
             }
         }
     };
-    let first = boundary(rows.first()).await?;
-    let last = boundary(rows.last()).await?;
-    let matches: Vec<StoredVersion> = rows.into_iter().map(|(_, v)| v).collect();
-    let (has_next, has_previous) = match cursor {
-        Cursor::Start => (more, offset > 0),
-        Cursor::After(_) => (more, true),
-        Cursor::Before(_) => (true, more),
+    let first = match cursor {
+        Cursor::After(_) | Cursor::Before(_) if has_previous => boundary(rows.first()).await?,
+        _ => None,
     };
+    let last = if has_next { boundary(rows.last()).await? } else { None };
+    let matches: Vec<StoredVersion> = rows.into_iter().map(|(_, v)| v).collect();
 
     let mut entries: Vec<Value> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -190,7 +196,7 @@ fn encode_position(p: &Position) -> String {
         SortValue::Real(r) => json!(r),
         SortValue::Text(t) => json!(t),
     }));
-    base64url(Value::Array(items).to_string().as_bytes())
+    URL_SAFE_NO_PAD.encode(Value::Array(items).to_string())
 }
 
 fn decode_position(text: &str, sort: &[helse_store::SortKey]) -> Result<Position, FhirError> {
@@ -198,7 +204,7 @@ fn decode_position(text: &str, sort: &[helse_store::SortKey]) -> Result<Position
     if sort.is_empty() {
         return text.parse().map(Position::key).map_err(|_| bad());
     }
-    let bytes = base64url_decode(text).ok_or_else(bad)?;
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let items: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let (rid, values) = items.split_first().ok_or_else(bad)?;
     if values.len() != sort.len() {
@@ -216,16 +222,6 @@ fn decode_position(text: &str, sort: &[helse_store::SortKey]) -> Result<Position
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
     Ok(Position { values, rid: rid.as_i64().ok_or_else(bad)? })
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirError> {
