@@ -25,6 +25,9 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     /// The scopes the client may be granted (it may ask for fewer).
     pub scope: String,
+    /// Where the authorization endpoint may send a user back to (apps; exact match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
 }
 
 /// Where clients are kept in the store's key-value table: this prefix and the client id.
@@ -56,6 +59,12 @@ pub const MAX_ASSERTION_LIFETIME_SECONDS: i64 = 300;
 impl Client {
     pub fn store_key(id: &str) -> String {
         format!("{CLIENT_KEY_PREFIX}{id}")
+    }
+
+    /// A public client (an app in a browser or on a phone) has no credential of its own:
+    /// PKCE is what proves that the app that trades a code is the one that asked for it.
+    pub fn is_public(&self) -> bool {
+        self.secret_sha256.is_none() && self.jwks.is_none()
     }
 
     pub fn check_secret(&self, secret: &str) -> Result<(), AuthError> {

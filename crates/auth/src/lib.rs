@@ -1,16 +1,20 @@
 //! SMART on FHIR authorisation, without HTTP: what a scope string grants
-//! ([`scopes`]), the access tokens this server issues and checks ([`tokens`]), and the
-//! registered OAuth clients with the two ways they prove who they are ([`clients`]).
+//! ([`scopes`]), the access tokens this server issues and checks ([`tokens`]), the
+//! registered OAuth clients with the ways they prove who they are ([`clients`]), the people
+//! who sign in ([`users`]) and the authorization codes of their approvals ([`codes`]).
 
 pub mod clients;
+pub mod codes;
 pub mod issuers;
 pub mod scopes;
 pub mod tokens;
+pub mod users;
 
 pub use clients::{Client, new_secret};
 pub use issuers::TrustedIssuer;
 pub use scopes::{Grant, Permission, Scope, ScopeContext};
 pub use tokens::{AccessClaims, TokenKeys};
+pub use users::{Role, User};
 
 /// Why a client or a token was refused, with the OAuth 2.0 error code each maps to.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::AuthError;
 
 /// What an access token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// This server (the token endpoint's origin).
     pub iss: String,
@@ -21,6 +21,18 @@ pub struct AccessClaims {
     pub jti: String,
     /// The granted scopes, space-separated.
     pub scope: String,
+    /// The app the token was issued to, when `sub` is the person who signed in (RFC 9068).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The person who signed in (authorization code grant); none for a backend client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::Role>,
+    /// Who that person is in the record (`Patient/123`, `Practitioner/456`).
+    #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
+    /// The patient whose record `patient/` scopes reach (the launch context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
 }
 
 /// The shared signing secret.
@@ -92,6 +104,10 @@ mod tests {
             exp: now + exp_from_now,
             jti: "t1".into(),
             scope: "system/*.rs".into(),
+            client_id: None,
+            role: None,
+            fhir_user: None,
+            patient: None,
         }
     }
 

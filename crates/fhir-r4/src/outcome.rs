@@ -43,6 +43,8 @@ pub enum IssueType {
     Informational,
     Security,
     Forbidden,
+    /// Information withheld (a patient's block).
+    Suppressed,
 }
 
 impl IssueType {
@@ -64,6 +66,7 @@ impl IssueType {
             IssueType::Timeout => "timeout",
             IssueType::Processing => "processing",
             IssueType::Exception => "exception",
+            IssueType::Suppressed => "suppressed",
             IssueType::Informational => "informational",
             IssueType::Security => "security",
             IssueType::Forbidden => "forbidden",

@@ -5,11 +5,13 @@ mod bench;
 mod bench_search;
 mod clients;
 mod config;
+mod emergency;
 mod import;
 mod progress;
 mod reindex;
 mod stores;
 mod synth;
+mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +43,10 @@ enum Command {
     Client(clients::ClientArgs),
     /// Verify the access log's hash chain; list who accessed a patient's record.
     Audit(audit::AuditArgs),
+    /// The people who sign in: patients, health personnel, administrators.
+    User(users::UserArgs),
+    /// Review emergency access to patients' records.
+    Emergency(emergency::EmergencyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +60,8 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => runtime.block_on(synth::run(args)),
         Command::Client(args) => runtime.block_on(clients::run(args)),
         Command::Audit(args) => runtime.block_on(audit::run(args)),
+        Command::User(args) => runtime.block_on(users::run(args)),
+        Command::Emergency(args) => runtime.block_on(emergency::run(args)),
     }
 }
 

@@ -397,3 +397,61 @@ mod tests {
         assert_eq!(end, i64::MAX);
     }
 }
+
+/// The values one search parameter takes on a resource, as its index rows hold them (no
+/// composite or special parameters).
+pub fn param_values(resource: &Value, code: &str) -> Vec<IndexValue> {
+    let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let Some(param) = search_parameters().get(ty, code) else { return Vec::new() };
+    param.expression.evaluate(resource).iter().flat_map(|item| values(param.ty, item)).collect()
+}
+
+/// The ids of the `compartment` resources (e.g. Patients) whose compartment `resource` is
+/// in: itself when it is one, else whatever its compartment parameters refer to.
+pub fn compartment_owners(compartment: &str, resource: &Value) -> Vec<String> {
+    let Some(ty) = resource.get("resourceType").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    if ty == compartment {
+        return resource.get("id").and_then(Value::as_str).map(str::to_owned).into_iter().collect();
+    }
+    let Some(params) = search_parameters().compartment_params(compartment, ty) else {
+        return Vec::new();
+    };
+    let mut owners: Vec<String> = params
+        .iter()
+        .flat_map(|p| param_values(resource, p))
+        .filter_map(|v| match v {
+            IndexValue::Reference { target_type: Some(t), target_id: Some(id), .. } if t == compartment => {
+                Some(id)
+            }
+            _ => None,
+        })
+        .collect();
+    owners.sort();
+    owners.dedup();
+    owners
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use serde_json::json;
+
+    #[test]
+    fn compartment_owners_follow_the_compartment_parameters() {
+        let obs = json!({"resourceType": "Observation", "id": "o", "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "Patient/p1"},
+            "performer": [{"reference": "Patient/p2"}, {"reference": "Practitioner/d"}]});
+        assert_eq!(super::compartment_owners("Patient", &obs), ["p1", "p2"]);
+        let patient = json!({"resourceType": "Patient", "id": "p9"});
+        assert_eq!(super::compartment_owners("Patient", &patient), ["p9"]);
+        // A type outside the compartment, and a reference through a full URL.
+        let org = json!({"resourceType": "Organization", "id": "o"});
+        assert!(super::compartment_owners("Patient", &org).is_empty());
+        let cond = json!({"resourceType": "Condition", "id": "c",
+            "subject": {"reference": "https://helse.example/fhir/Patient/p3"}});
+        assert_eq!(super::compartment_owners("Patient", &cond), ["p3"]);
+    }
+}

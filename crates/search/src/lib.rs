@@ -13,6 +13,6 @@ pub mod parameters;
 pub mod query;
 pub mod terminology;
 
-pub use extract::index_entries;
+pub use extract::{compartment_owners, index_entries, param_values};
 pub use parameters::{ParamType, SearchParam, search_parameters};
 pub use query::{ParsedSearch, SearchError, parse_search};

@@ -1,19 +1,23 @@
 //! Who is asking and what they may do: a request's bearer token checked into an [`Access`],
 //! and the one table of which SMART permission each interaction needs.
 //!
-//! Tokens come from this server's token endpoint (`routes::oauth`), which grants `system/`
-//! scopes to backend clients. `patient/` and `user/` scopes need a launch context (which
-//! patient, which user) that only the authorization-code flow provides; until that flow
-//! exists such scopes grant nothing, rather than everything.
+//! Tokens come from this server's token endpoint (`routes::oauth`): `system/` scopes for
+//! backend clients; `patient/` scopes for a patient signed in through an app (reaching the
+//! token's patient), `user/` scopes for health personnel and administrators. A token keeps
+//! only the scopes of its kind, so a backend client's token never carries a person's
+//! reach and a person's never carries `system/`. Whose data a person reaches is `reach`'s.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use helse_auth::clients::unverified_issuer;
-use helse_auth::{Grant, Permission, ScopeContext};
+use helse_auth::{Grant, Permission, Role, ScopeContext};
 use helse_store::{Clause, Condition};
 
 use crate::AppState;
 use crate::error::FhirError;
 use crate::interaction::Interaction;
+use crate::reach::{EMERGENCY_HEADER, Person};
 
 /// What a request may do.
 #[derive(Debug, Clone)]
@@ -22,8 +26,8 @@ pub enum Access {
     Unrestricted,
     /// No token: only public endpoints (the CapabilityStatement).
     Anonymous,
-    /// A client holding a valid token.
-    Client { client_id: String, grant: Grant },
+    /// A client holding a valid token; for an app a person signed in to, that person.
+    Client { client_id: String, grant: Grant, person: Option<Arc<Person>> },
 }
 
 impl Access {
@@ -101,19 +105,55 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result
     let refused = |e: helse_auth::AuthError| FhirError::InvalidToken(e.to_string());
     let issuer =
         unverified_issuer(token).map_err(|_| FhirError::InvalidToken("the token is malformed".into()))?;
-    let (client_id, scope) = match state.trusted_issuers.iter().find(|t| t.issuer == issuer) {
+    let (client_id, scope, person) = match state.trusted_issuers.iter().find(|t| t.issuer == issuer) {
         Some(external) => {
             let claims = external.verify(token, base).map_err(refused)?;
-            (format!("{}@{}", claims.sub, external.issuer), claims.scopes())
+            (format!("{}@{}", claims.sub, external.issuer), claims.scopes(), None)
         }
         None => {
             let claims = keys.verify(token, origin(base), base).map_err(refused)?;
-            (claims.sub, claims.scope)
+            let person = claims.role.map(|role| (claims.sub.clone(), role, claims.fhir_user, claims.patient));
+            (claims.client_id.unwrap_or_else(|| claims.sub.clone()), claims.scope, person)
         }
     };
     let mut grant = Grant::parse(&scope);
-    grant.scopes.retain(|s| s.context == ScopeContext::System);
-    Ok(Access::Client { client_id, grant })
+    let emergency = emergency_reason(headers)?;
+    let person = match person {
+        None => {
+            grant.scopes.retain(|s| s.context == ScopeContext::System);
+            if emergency.is_some() {
+                return Err(FhirError::Forbidden("emergency access is for health personnel".into()));
+            }
+            None
+        }
+        Some((username, role, fhir_user, patient)) => {
+            let context = if role == Role::Patient { ScopeContext::Patient } else { ScopeContext::User };
+            grant.scopes.retain(|s| s.context == context);
+            if emergency.is_some() && role != Role::Practitioner {
+                return Err(FhirError::Forbidden("emergency access is for health personnel".into()));
+            }
+            Some(Arc::new(Person::new(username, role, fhir_user, patient, emergency)))
+        }
+    };
+    Ok(Access::Client { client_id, grant, person })
+}
+
+/// The reason given for emergency access (UTF-8, or percent-encoded UTF-8).
+fn emergency_reason(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
+    let Some(value) = headers.get(EMERGENCY_HEADER) else { return Ok(None) };
+    let raw = String::from_utf8(value.as_bytes().to_vec())
+        .map_err(|_| FhirError::BadRequest("X-Emergency-Access is not UTF-8".into()))?;
+    let decoded = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("r={}", raw.replace('+', "%2B")))
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map_or(raw.clone(), |(_, v)| v);
+    let reason = decoded.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(FhirError::BadRequest(
+            "X-Emergency-Access must state the reason (1 to 500 characters)".into(),
+        ));
+    }
+    Ok(Some(reason.to_owned()))
 }
 
 /// Whether `access` may run `interaction` at all; what it may see of the results
@@ -121,6 +161,20 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result
 pub fn authorize(access: &Access, interaction: &Interaction, headers: &HeaderMap) -> Result<(), FhirError> {
     use Interaction as I;
     use Permission::{Create, Delete, Read, Search, Update};
+    if access.person().is_some() {
+        // What reaches across patients, or writes to whatever a search finds, is for backend
+        // systems: a person's reach is checked resource by resource.
+        let across = match interaction {
+            I::HistoryType(_) | I::HistorySystem => Some("history across resources"),
+            I::Export(_) | I::ExportStatus(_) | I::ExportCancel(_) | I::ExportFile(..) => Some("bulk export"),
+            I::ConditionalUpdate(_) | I::ConditionalPatch(_) | I::ConditionalDelete(_) => Some("conditional writes"),
+            I::Create(_) if headers.contains_key("if-none-exist") => Some("conditional creates"),
+            _ => None,
+        };
+        if let Some(what) = across {
+            return Err(FhirError::Forbidden(format!("{what} need a backend (system) client")));
+        }
+    }
     match interaction {
         I::Capabilities => Ok(()),
         I::Read(ty, _) | I::Vread(ty, ..) | I::HistoryInstance(ty, _) => access.require(ty.as_str(), Read),
@@ -219,7 +273,8 @@ mod tests {
         let headers = HeaderMap::new();
         for (method, path, criteria, allowed, refused) in cases {
             let interaction = crate::interaction::parse(&method.parse().unwrap(), path, criteria).unwrap();
-            let client = |scope: &str| Access::Client { client_id: "c".into(), grant: Grant::parse(scope) };
+            let client =
+                |scope: &str| Access::Client { client_id: "c".into(), grant: Grant::parse(scope), person: None };
             assert!(
                 authorize(&client(allowed), &interaction, &headers).is_ok(),
                 "{method} {path} with {allowed}"
@@ -241,9 +296,11 @@ mod tests {
         let create = crate::interaction::parse(&"POST".parse().unwrap(), "/Patient", false).unwrap();
         let mut conditional = HeaderMap::new();
         conditional.insert("if-none-exist", "identifier=x".parse().unwrap());
-        let creator = Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.c") };
+        let creator =
+            Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.c"), person: None };
         assert!(authorize(&creator, &create, &conditional).is_err());
-        let full = Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.crs") };
+        let full =
+            Access::Client { client_id: "c".into(), grant: Grant::parse("system/Patient.crs"), person: None };
         assert!(authorize(&full, &create, &conditional).is_ok());
         // The CapabilityStatement is public.
         let metadata = crate::interaction::parse(&"GET".parse().unwrap(), "/metadata", false).unwrap();

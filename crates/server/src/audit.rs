@@ -126,14 +126,30 @@ pub fn entry(
         Access::Anonymous => "anonymous".to_owned(),
         Access::Client { client_id, .. } => client_id.clone(),
     };
-    let mut agent = json!({
-        "who": {"identifier": {"value": who}},
-        "requestor": true,
-        "network": {"address": peer.ip().to_string(), "type": if peer.is_ipv4() { "2" } else { "5" }},
-    });
-    if let Some(p) = purpose {
-        agent["purposeOfUse"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]}]);
+    let network = json!({"address": peer.ip().to_string(), "type": if peer.is_ipv4() { "2" } else { "5" }});
+    let mut agents = Vec::new();
+    // A person signed in through an app: the person is the requestor, the app the means.
+    if let Some(person) = access.person() {
+        let mut me = json!({"who": {"identifier": {"value": person.username}}, "requestor": true, "network": network});
+        if let Some(r) = &person.fhir_user {
+            me["who"]["reference"] = json!(r);
+        }
+        agents.push(me);
+        agents.push(json!({"who": {"identifier": {"value": who}}, "requestor": false,
+            "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]}}));
+    } else {
+        agents.push(json!({"who": {"identifier": {"value": who}}, "requestor": true, "network": network}));
     }
+    let emergency = access.person().and_then(|p| p.emergency.as_deref());
+    let purpose = if emergency.is_some() { Some("ETREAT") } else { purpose };
+    if let Some(p) = purpose {
+        let mut reason = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]});
+        if let Some(why) = emergency {
+            reason["text"] = json!(why);
+        }
+        agents[0]["purposeOfUse"] = json!([reason]);
+    }
+    let patient = patient.or_else(|| access.person().and_then(|p| p.patient_reached()));
     let mut entity = Vec::new();
     if let Some(w) = &what {
         entity.push(json!({"what": {"reference": w}}));
@@ -149,7 +165,7 @@ pub fn entry(
         "action": action(kind),
         "recorded": recorded.to_string(),
         "outcome": match status { 0..=399 => "0", 400..=499 => "4", _ => "8" },
-        "agent": [agent],
+        "agent": agents,
         "source": {"observer": {"display": "helse"}},
     });
     if !entity.is_empty() {
@@ -218,7 +234,7 @@ mod tests {
     #[test]
     fn entries_name_the_resource_the_patient_and_the_action() {
         let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
-        let client = Access::Client { client_id: "lab".into(), grant: Default::default() };
+        let client = Access::Client { client_id: "lab".into(), grant: Default::default(), person: None };
         // (method, URL, resource named, whose record, action)
         let cases = [
             ("GET", "/fhir/Patient/p1", Some("Patient/p1"), Some("p1"), "R"),

@@ -3,10 +3,13 @@
 pub mod access;
 pub mod audit;
 pub mod capability;
+pub mod consent;
+pub mod emergency;
 pub mod error;
 pub mod interaction;
 pub mod metrics;
 pub mod negotiation;
+pub mod reach;
 pub mod response;
 pub mod routes;
 

@@ -273,6 +273,13 @@ fn rewrite_references(value: &mut Value, map: &HashMap<String, String>, base: Op
 }
 
 async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, FhirError> {
+    // Entries resolve criteria and references across the store before any is judged, so a
+    // person's reach could not be checked entry by entry; a batch can be.
+    if ctx.access.person().is_some() {
+        return Err(FhirError::Forbidden(
+            "transactions need a backend (system) client; send a batch instead".into(),
+        ));
+    }
     // Every entry must be allowed before anything happens: a transaction is all or nothing.
     for (i, entry) in entries.iter().enumerate() {
         let (method, uri, headers, _) = entry_request(entry).map_err(|e| entry_error(i, e))?;

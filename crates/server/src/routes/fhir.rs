@@ -18,6 +18,7 @@ use crate::error::FhirError;
 use crate::interaction::{self, Interaction, InteractionKind};
 use crate::negotiation::{BodyKind, body_kind, check_acceptable};
 use crate::response::{FhirResponse, Payload, Presentation, parse_etag};
+use crate::reach;
 use crate::routes::{history, search};
 
 /// What every interaction needs to know about its request.
@@ -97,6 +98,12 @@ pub async fn handle(
             (access, response)
         }
     };
+    // Emergency access is queued for review before the answer goes out.
+    if let Some(person) = access.person()
+        && let Err(e) = crate::emergency::queue(&state, person, seen.as_ref()).await
+    {
+        response = e.into_response();
+    }
     // Every request but the CapabilityStatement goes into the access log; one that may
     // change data is answered only once its entry is stored (see `audit`).
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
@@ -234,6 +241,7 @@ pub(crate) async fn dispatch(
                 }
             }
         }
+        Interaction::SearchType(ty) if ty.as_str() == "AuditEvent" => super::access_log::search(&ctx).await?,
         Interaction::SearchType(ty) => search::search(&ctx, ty, None).await?,
         Interaction::CompartmentSearch { compartment, id, target } => {
             search::search(&ctx, target, Some((compartment, &id))).await?
@@ -390,6 +398,7 @@ async fn current(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<Sto
 
 async fn read(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirResponse, FhirError> {
     let v = current(ctx, ty, id).await?;
+    reach::check_read(ctx.state, ctx.access, &v).await?;
     let not_modified = ctx.header(header::IF_NONE_MATCH).and_then(parse_etag) == Some(v.version_id)
         || ctx
             .header(header::IF_MODIFIED_SINCE)
@@ -412,7 +421,10 @@ async fn vread(
         None => Err(FhirError::NotFound(format!("{ty}/{id}/_history/{vid}"))),
         Some(v) => match v.body.clone() {
             None => Err(FhirError::Gone(format!("{ty}/{id}/_history/{vid}"))),
-            Some(body) => Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v)),
+            Some(body) => {
+                reach::check_read(ctx.state, ctx.access, &v).await?;
+                Ok(FhirResponse::new(StatusCode::OK, Payload::Stored(body)).version_headers(&v))
+            }
         },
     }
 }
@@ -463,6 +475,7 @@ async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<Fh
             }
         }
     }
+    reach::check_write(ctx.state, ctx.access, ty, None, Some(&resource)).await?;
     let id = ResourceId::new_random(uuid::Uuid::new_v4());
     let index = helse_search::index_entries(&resource);
     let outcome = ctx.state.store.write(Write::Create { resource_type: ty, id, resource, index }).await?;
@@ -499,6 +512,10 @@ async fn update(
             )));
         }
         Some(_) => {}
+    }
+    if ctx.access.person().is_some() {
+        let old = ctx.state.store.read(ty, &id).await?.filter(|v| !v.is_deleted());
+        reach::check_write(ctx.state, ctx.access, ty, old.as_ref(), Some(&resource)).await?;
     }
     // `If-None-Match: *` (RFC 9110): write only if the resource has never existed. Bulk
     // import sends it so a repeated import leaves what is already in untouched.
@@ -605,6 +622,7 @@ async fn patch(
         let resource: Value = serde_json::from_str(v.body.as_deref().expect("live version has a body"))
             .map_err(|e| FhirError::Internal(e.to_string()))?;
         let resource = patched(ty, &id, resource, &patch)?;
+        reach::check_write(ctx.state, ctx.access, ty, Some(&v), Some(&resource)).await?;
         match store_update(ctx, ty, id.clone(), resource, WriteMethod::Patch, Some(v.version_id)).await {
             Err(FhirError::PreconditionFailed(_))
                 if client_if_match.is_none() && attempt < PATCH_ATTEMPTS =>
@@ -649,6 +667,11 @@ fn deleted_outcome(message: &str, v: Option<&StoredVersion>) -> FhirResponse {
 
 async fn delete(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId) -> Result<FhirResponse, FhirError> {
     let if_match = if_match(ctx)?;
+    if ctx.access.person().is_some()
+        && let Some(old) = ctx.state.store.read(ty, &id).await?.filter(|v| !v.is_deleted())
+    {
+        reach::check_write(ctx.state, ctx.access, ty, Some(&old), None).await?;
+    }
     let outcome =
         ctx.state.store.write(Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
     Ok(match &outcome {

@@ -11,10 +11,13 @@ use crate::routes::fhir::{Ctx, page_size};
 use crate::routes::paging::{page_url, result_bundle};
 
 pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse, FhirError> {
-    if let HistoryScope::Instance(ty, id) = &scope
-        && ctx.state.store.read(*ty, id).await?.is_none()
-    {
-        return Err(FhirError::NotFound(format!("{ty}/{id}")));
+    if let HistoryScope::Instance(ty, id) = &scope {
+        match ctx.state.store.read(*ty, id).await? {
+            None => return Err(FhirError::NotFound(format!("{ty}/{id}"))),
+            // A deleted resource's reach is judged by its last version with a body, below.
+            Some(v) if v.body.is_some() => crate::reach::check_read(ctx.state, ctx.access, &v).await?,
+            Some(_) => {}
+        }
     }
     let since = ctx
         .param("_since")
@@ -52,8 +55,11 @@ pub async fn history(ctx: &Ctx<'_>, scope: HistoryScope) -> Result<FhirResponse,
         let next = Some(format!("_cursor={next}"));
         links.push(json!({"relation": "next", "url": page_url(ctx, &self_path, &["_cursor"], next)}));
     }
-    let entries: Vec<Value> =
-        page.versions.iter().map(|(_, v)| history_entry(ctx, v)).collect::<Result<_, _>>()?;
+    // A version outside the reach (a person's: the subject changed) is left out; a
+    // deletion carries no data.
+    let versions: Vec<StoredVersion> = page.versions.into_iter().map(|(_, v)| v).collect();
+    let versions = crate::reach::keep_visible(ctx.state, ctx.access, versions).await?;
+    let entries: Vec<Value> = versions.iter().map(|v| history_entry(ctx, v)).collect::<Result<_, _>>()?;
     let bundle = result_bundle("history", Some(page.total), links, entries);
     Ok(FhirResponse::new(StatusCode::OK, Payload::Json(bundle)))
 }

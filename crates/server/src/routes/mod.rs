@@ -1,6 +1,8 @@
 //! HTTP routes. `fhir` dispatches every request under the FHIR base; the others serve
 //! operators.
 
+pub mod access_log;
+pub mod authorize;
 pub mod bundle;
 pub mod export;
 pub mod fhir;
@@ -23,6 +25,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/auth/token", post(oauth::token))
+        .route("/auth/authorize", get(authorize::start).post(authorize::finish))
         .route("/.well-known/smart-configuration", get(oauth::smart_configuration))
         .route("/fhir/.well-known/smart-configuration", get(oauth::smart_configuration))
         .route("/fhir", any(fhir::handle))

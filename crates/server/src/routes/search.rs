@@ -73,12 +73,15 @@ pub async fn search(
         })?;
         parsed.clauses.push(clause);
     }
-    let warnings: Vec<Issue> = parsed
+    let notes = crate::reach::restrict_search(ctx.state, ctx.access, ty, within, &mut parsed.clauses).await?;
+    let warnings: Vec<Issue> = notes
+        .into_iter()
+        .chain(parsed
         .ignored
         .iter()
         .map(|(name, e)| {
             Issue::warning(IssueType::NotSupported, format!("parameter '{name}' was ignored: {e}"))
-        })
+        }))
         .collect();
     let summary_count = ctx.param("_summary") == Some("count");
     let count = if summary_count { 0 } else { page_size(ctx)? };
@@ -146,7 +149,8 @@ pub async fn search(
         seen.insert((v.resource_type.to_string(), v.id.to_string()));
         entries.push(entry(ctx, v, "match")?);
     }
-    for v in included(ctx, ty, &matches, &parsed.includes, &parsed.revincludes, &mut seen).await? {
+    let extra = included(ctx, ty, &matches, &parsed.includes, &parsed.revincludes, &mut seen).await?;
+    for v in crate::reach::keep_visible(ctx.state, ctx.access, extra).await? {
         entries.push(entry(ctx, &v, "include")?);
     }
     if !warnings.is_empty() {
@@ -243,6 +247,7 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
         Some(v) if v.is_deleted() => return Err(FhirError::Gone(format!("{ty}/{id}"))),
         Some(v) => v,
     };
+    crate::reach::check_read(ctx.state, ctx.access, &patient).await?;
     let types: Option<Vec<&str>> = ctx.param("_type").map(|t| t.split(',').map(str::trim).collect());
     let since = ctx
         .param("_since")
@@ -279,7 +284,7 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
             "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
         )));
     }
-    let mut members: Vec<StoredVersion> = ctx
+    let members: Vec<StoredVersion> = ctx
         .state
         .store
         .read_keys(&keys)
@@ -288,6 +293,9 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
         .map(|(_, v)| v)
         .filter(|v| since.is_none_or(|r| v.last_updated.millis() >= r.start))
         .collect();
+    // What the patient blocked, or what is another patient's too, is left out for a person.
+    let mut members = crate::reach::keep_visible(ctx.state, ctx.access, members).await?;
+    let notes = crate::reach::patient_notes(ctx.state, ctx.access, id.as_str()).await?;
     // Grouped by type, each type in key order (the order of the keys read).
     members.sort_by_key(|v| v.resource_type.as_str());
     let mut all: Vec<StoredVersion> = Vec::with_capacity(members.len() + 1);
@@ -301,8 +309,11 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
         None => 0,
         Some(o) => o.parse().map_err(|_| FhirError::BadRequest(format!("_offset '{o}' is not a number")))?,
     };
-    let entries: Vec<Value> =
+    let mut entries: Vec<Value> =
         all.iter().skip(offset).take(count).map(|v| entry(ctx, v, "match")).collect::<Result<_, _>>()?;
+    if !notes.is_empty() {
+        entries.push(json!({"resource": operation_outcome(&notes), "search": {"mode": "outcome"}}));
+    }
     let path = format!("{ty}/{id}/$everything");
     let url = |off: usize| page_url(ctx, &path, &["_offset"], (off > 0).then(|| format!("_offset={off}")));
     let mut links = vec![json!({"relation": "self", "url": url(offset)})];

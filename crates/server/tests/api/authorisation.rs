@@ -40,6 +40,7 @@ async fn register(server: &TestServer, id: &str, scope: &str, secret: Option<&st
         secret_sha256: secret.map(hash_secret),
         jwks,
         scope: scope.into(),
+        redirect_uris: Vec::new(),
     };
     server
         .store
@@ -289,6 +290,7 @@ async fn tokens_are_refused_when_wrong(backend: Backend) {
         exp,
         jti: "t".into(),
         scope: "system/*.cruds".into(),
+        ..AccessClaims::default()
     };
     let base = server.base.clone();
     let minted = keys.issue(&claims(base.clone(), now_seconds() + 60));
