@@ -92,7 +92,8 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     else {
         return false;
     };
-    let (Ok(iterations), Some(salt), Some(expected)) = (iterations.parse::<u32>(), decode(salt), decode(hash))
+    let (Ok(iterations), Some(salt), Some(expected)) =
+        (iterations.parse::<u32>(), decode(salt), decode(hash))
     else {
         return false;
     };

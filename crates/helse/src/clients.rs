@@ -57,11 +57,16 @@ pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
 async fn act(store: &dyn ResourceStore, action: Action) -> anyhow::Result<()> {
     match action {
         Action::Add { name, scope, jwks, redirect_uris, public } => {
-            anyhow::ensure!(!public || !redirect_uris.is_empty(), "a --public client is an app: give its --redirect-uri");
+            anyhow::ensure!(
+                !public || !redirect_uris.is_empty(),
+                "a --public client is an app: give its --redirect-uri"
+            );
             anyhow::ensure!(!public || jwks.is_none(), "a --public client has no keys");
             for uri in &redirect_uris {
                 anyhow::ensure!(
-                    uri.starts_with("https://") || uri.starts_with("http://127.0.0.1") || uri.starts_with("http://localhost"),
+                    uri.starts_with("https://")
+                        || uri.starts_with("http://127.0.0.1")
+                        || uri.starts_with("http://localhost"),
                     "redirect URI '{uri}' must be https (or http on loopback, for development)"
                 );
             }

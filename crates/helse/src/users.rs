@@ -49,14 +49,17 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
 async fn act(store: &dyn ResourceStore, action: Action) -> anyhow::Result<()> {
     match action {
         Action::Add { username, role, fhir_user, password_stdin } => {
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role '{role}' is not patient, practitioner or admin"))?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("role '{role}' is not patient, practitioner or admin"))?;
             anyhow::ensure!(
                 !username.is_empty() && username.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)),
                 "a username is letters, digits and . _ - @"
             );
             match (role.fhir_user_type(), &fhir_user) {
                 (Some(ty), Some(r)) => anyhow::ensure!(
-                    r.strip_prefix(ty).and_then(|rest| rest.strip_prefix('/')).is_some_and(|id| !id.is_empty()),
+                    r.strip_prefix(ty)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|id| !id.is_empty()),
                     "a {} is {ty}/ID in the record, not '{r}'",
                     role.as_str()
                 ),

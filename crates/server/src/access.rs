@@ -143,10 +143,11 @@ fn emergency_reason(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
     let Some(value) = headers.get(EMERGENCY_HEADER) else { return Ok(None) };
     let raw = String::from_utf8(value.as_bytes().to_vec())
         .map_err(|_| FhirError::BadRequest("X-Emergency-Access is not UTF-8".into()))?;
-    let decoded = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("r={}", raw.replace('+', "%2B")))
-        .ok()
-        .and_then(|v| v.into_iter().next())
-        .map_or(raw.clone(), |(_, v)| v);
+    let decoded =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("r={}", raw.replace('+', "%2B")))
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map_or(raw.clone(), |(_, v)| v);
     let reason = decoded.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(FhirError::BadRequest(
@@ -167,7 +168,9 @@ pub fn authorize(access: &Access, interaction: &Interaction, headers: &HeaderMap
         let across = match interaction {
             I::HistoryType(_) | I::HistorySystem => Some("history across resources"),
             I::Export(_) | I::ExportStatus(_) | I::ExportCancel(_) | I::ExportFile(..) => Some("bulk export"),
-            I::ConditionalUpdate(_) | I::ConditionalPatch(_) | I::ConditionalDelete(_) => Some("conditional writes"),
+            I::ConditionalUpdate(_) | I::ConditionalPatch(_) | I::ConditionalDelete(_) => {
+                Some("conditional writes")
+            }
             I::Create(_) if headers.contains_key("if-none-exist") => Some("conditional creates"),
             _ => None,
         };
@@ -273,8 +276,11 @@ mod tests {
         let headers = HeaderMap::new();
         for (method, path, criteria, allowed, refused) in cases {
             let interaction = crate::interaction::parse(&method.parse().unwrap(), path, criteria).unwrap();
-            let client =
-                |scope: &str| Access::Client { client_id: "c".into(), grant: Grant::parse(scope), person: None };
+            let client = |scope: &str| Access::Client {
+                client_id: "c".into(),
+                grant: Grant::parse(scope),
+                person: None,
+            };
             assert!(
                 authorize(&client(allowed), &interaction, &headers).is_ok(),
                 "{method} {path} with {allowed}"

@@ -130,7 +130,8 @@ pub fn entry(
     let mut agents = Vec::new();
     // A person signed in through an app: the person is the requestor, the app the means.
     if let Some(person) = access.person() {
-        let mut me = json!({"who": {"identifier": {"value": person.username}}, "requestor": true, "network": network});
+        let mut me =
+            json!({"who": {"identifier": {"value": person.username}}, "requestor": true, "network": network});
         if let Some(r) = &person.fhir_user {
             me["who"]["reference"] = json!(r);
         }
@@ -143,7 +144,8 @@ pub fn entry(
     let emergency = access.person().and_then(|p| p.emergency.as_deref());
     let purpose = if emergency.is_some() { Some("ETREAT") } else { purpose };
     if let Some(p) = purpose {
-        let mut reason = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]});
+        let mut reason =
+            json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]});
         if let Some(why) = emergency {
             reason["text"] = json!(why);
         }

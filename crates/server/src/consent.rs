@@ -73,19 +73,26 @@ pub fn is_kind(consent: &Value, kind: &str) -> bool {
 impl Block {
     /// The block a Consent states, if it is an active block.
     pub fn from_consent(consent: &Value) -> Option<Block> {
-        if !is_kind(consent, BLOCK) || consent.pointer("/provision/type").and_then(Value::as_str) != Some("deny")
+        if !is_kind(consent, BLOCK)
+            || consent.pointer("/provision/type").and_then(Value::as_str) != Some("deny")
         {
             return None;
         }
         let provision = &consent["provision"];
         Some(Block {
-            actors: strings(provision, &["actor", "reference"]).iter().filter_map(|r| text(r, "reference")).collect(),
+            actors: strings(provision, &["actor", "reference"])
+                .iter()
+                .filter_map(|r| text(r, "reference"))
+                .collect(),
             types: strings(provision, &["class"]).iter().filter_map(|c| text(c, "code")).collect(),
             codes: strings(provision, &["code", "coding"])
                 .iter()
                 .filter_map(|c| Some((text(c, "system"), text(c, "code")?)))
                 .collect(),
-            resources: strings(provision, &["data", "reference"]).iter().filter_map(|r| text(r, "reference")).collect(),
+            resources: strings(provision, &["data", "reference"])
+                .iter()
+                .filter_map(|r| text(r, "reference"))
+                .collect(),
         })
     }
 
@@ -165,7 +172,9 @@ impl Block {
 
 /// The patient a proxy Consent lets `proxy` (a Patient id) act for, if it does.
 pub fn proxy_for(consent: &Value, proxy: &str) -> Option<String> {
-    if !is_kind(consent, PROXY) || consent.pointer("/provision/type").and_then(Value::as_str) != Some("permit") {
+    if !is_kind(consent, PROXY)
+        || consent.pointer("/provision/type").and_then(Value::as_str) != Some("permit")
+    {
         return None;
     }
     let names_proxy = strings(&consent["provision"], &["actor", "reference"])
@@ -191,7 +200,10 @@ mod tests {
 
     #[test]
     fn consents_are_valid_r4() {
-        let c = consent(BLOCK, json!({"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Condition"}]}));
+        let c = consent(
+            BLOCK,
+            json!({"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Condition"}]}),
+        );
         assert!(helse_fhir_r4::validate_resource(&c, Some("Consent")).is_empty());
     }
 
@@ -223,7 +235,10 @@ mod tests {
                        "code": [{"coding": [{"system": "http://snomed.info/sct", "code": "35489007"}]}]}),
                 [false, false, false],
             ),
-            (json!({"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "Condition/c2"}}]}), [false, true, false]),
+            (
+                json!({"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "Condition/c2"}}]}),
+                [false, true, false],
+            ),
         ];
         for (provision, expected) in cases {
             let block = Block::from_consent(&consent(BLOCK, provision.clone())).unwrap();
@@ -265,12 +280,17 @@ mod tests {
         );
         let coded = Block { codes: vec![(None, "x".into())], ..Block::default() };
         let Some(Clause(parts)) = coded.exclusion(ty("Observation")) else { panic!() };
-        assert!(matches!(&parts[..], [Condition::Not(inner)] if matches!(**inner, Condition::AnyOf(ref m) if m.len() == 2)));
+        assert!(
+            matches!(&parts[..], [Condition::Not(inner)] if matches!(**inner, Condition::AnyOf(ref m) if m.len() == 2))
+        );
     }
 
     #[test]
     fn proxies_are_named_by_their_patient_resource() {
-        let c = consent(PROXY, json!({"type": "permit", "actor": [{"role": {"text": "proxy"}, "reference": {"reference": "Patient/daughter"}}]}));
+        let c = consent(
+            PROXY,
+            json!({"type": "permit", "actor": [{"role": {"text": "proxy"}, "reference": {"reference": "Patient/daughter"}}]}),
+        );
         assert_eq!(proxy_for(&c, "daughter").as_deref(), Some("p1"));
         assert_eq!(proxy_for(&c, "stranger"), None);
     }

@@ -41,7 +41,11 @@ pub struct Review {
 }
 
 /// Queues one entry per patient this request reached without a care relationship.
-pub async fn queue(state: &AppState, person: &Person, interaction: Option<&Interaction>) -> Result<(), FhirError> {
+pub async fn queue(
+    state: &AppState,
+    person: &Person,
+    interaction: Option<&Interaction>,
+) -> Result<(), FhirError> {
     let Some(reason) = &person.emergency else { return Ok(()) };
     for patient in person.emergency_patients() {
         let now = Instant::now();
@@ -75,14 +79,22 @@ pub async fn list(store: &dyn ResourceStore, all: bool) -> Result<Vec<(String, E
 }
 
 /// Records a review of the entry under `key`.
-pub async fn review(store: &dyn ResourceStore, key: &str, review: Review) -> Result<EmergencyAccess, FhirError> {
-    let key = if key.starts_with(EMERGENCY_KEY_PREFIX) { key.to_owned() } else { format!("{EMERGENCY_KEY_PREFIX}{key}") };
+pub async fn review(
+    store: &dyn ResourceStore,
+    key: &str,
+    review: Review,
+) -> Result<EmergencyAccess, FhirError> {
+    let key = if key.starts_with(EMERGENCY_KEY_PREFIX) {
+        key.to_owned()
+    } else {
+        format!("{EMERGENCY_KEY_PREFIX}{key}")
+    };
     let text = store
         .kv_get(&key, Instant::now())
         .await?
         .ok_or_else(|| FhirError::NotFound(format!("emergency access {key}")))?;
-    let mut entry: EmergencyAccess =
-        serde_json::from_str(&text).map_err(|e| FhirError::Internal(format!("unreadable queue entry: {e}")))?;
+    let mut entry: EmergencyAccess = serde_json::from_str(&text)
+        .map_err(|e| FhirError::Internal(format!("unreadable queue entry: {e}")))?;
     entry.review = Some(review);
     store.kv_put(&key, &serde_json::to_string(&entry).expect("serialisable"), None).await?;
     Ok(entry)

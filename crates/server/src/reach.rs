@@ -184,7 +184,11 @@ fn nothing() -> Clause {
 }
 
 /// The resources of a search, read by the server for its own decisions.
-async fn find(state: &AppState, ty: &str, params: &[(&str, String)]) -> Result<Vec<StoredVersion>, FhirError> {
+async fn find(
+    state: &AppState,
+    ty: &str,
+    params: &[(&str, String)],
+) -> Result<Vec<StoredVersion>, FhirError> {
     let Some(clauses) = clauses(ty, params) else { return Ok(Vec::new()) };
     let query = SearchQuery {
         resource_type: ty.to_owned(),
@@ -218,9 +222,12 @@ async fn identity(state: &AppState, person: &Person) -> Result<Arc<Identity>, Fh
     let mut identity = Identity::default();
     if let Some(me) = person.fhir_user.as_deref().and_then(|r| r.strip_prefix("Practitioner/")) {
         identity.refs.push(format!("Practitioner/{me}"));
-        let roles =
-            find(state, "PractitionerRole", &[("practitioner", format!("Practitioner/{me}")), ("active", "true".into())])
-                .await?;
+        let roles = find(
+            state,
+            "PractitionerRole",
+            &[("practitioner", format!("Practitioner/{me}")), ("active", "true".into())],
+        )
+        .await?;
         for role in roles {
             identity.refs.push(format!("PractitionerRole/{}", role.id));
             if let Some(org) = body_json(&role)
@@ -238,7 +245,8 @@ async fn identity(state: &AppState, person: &Person) -> Result<Arc<Identity>, Fh
 /// The conditions on a Patient that make a care relationship with the practitioner.
 fn relationship(identity: &Identity) -> Clause {
     let refs = identity.refs.join(",");
-    let practitioners: Vec<&String> = identity.refs.iter().filter(|r| r.starts_with("Practitioner/")).collect();
+    let practitioners: Vec<&String> =
+        identity.refs.iter().filter(|r| r.starts_with("Practitioner/")).collect();
     let orgs = identity.organisations.join(",");
     let everyone = identity.all().join(",");
     let open_episode = "active,waitlist,onhold".to_owned();
@@ -251,18 +259,39 @@ fn relationship(identity: &Identity) -> Clause {
         })
     };
     if !refs.is_empty() {
-        conditions.extend(clauses("Patient", &[("general-practitioner", refs.clone())]).into_iter().flatten().flat_map(|c| c.0));
-        conditions.extend(has("CareTeam", "patient", &[("status", "active".into()), ("participant", refs.clone())]));
+        conditions.extend(
+            clauses("Patient", &[("general-practitioner", refs.clone())])
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c.0),
+        );
+        conditions.extend(has(
+            "CareTeam",
+            "patient",
+            &[("status", "active".into()), ("participant", refs.clone())],
+        ));
     }
     if !practitioners.is_empty() {
         let managers = practitioners.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
-        conditions.extend(has("EpisodeOfCare", "patient", &[("status", open_episode.clone()), ("care-manager", managers)]));
+        conditions.extend(has(
+            "EpisodeOfCare",
+            "patient",
+            &[("status", open_episode.clone()), ("care-manager", managers)],
+        ));
     }
     if !orgs.is_empty() {
-        conditions.extend(has("EpisodeOfCare", "patient", &[("status", open_episode), ("organization", orgs)]));
+        conditions.extend(has(
+            "EpisodeOfCare",
+            "patient",
+            &[("status", open_episode), ("organization", orgs)],
+        ));
     }
     if !everyone.is_empty() {
-        conditions.extend(has("ServiceRequest", "patient", &[("status", "active".into()), ("performer", everyone)]));
+        conditions.extend(has(
+            "ServiceRequest",
+            "patient",
+            &[("status", "active".into()), ("performer", everyone)],
+        ));
     }
     if conditions.is_empty() { nothing() } else { Clause(conditions) }
 }
@@ -470,17 +499,29 @@ pub async fn restrict_search(
                 if ty == "Patient" {
                     // Finding patients: those they care for; in an emergency, anyone named
                     // by identifier (and what they look at next is checked per patient).
+                    // What chains and `_has` look into must stay patient-free; the
+                    // relationship clause itself looks into episodes and care teams.
+                    narrow(
+                        ty,
+                        clauses,
+                        &|t| if t == "Patient" { Vec::new() } else { vec![nothing()] },
+                        false,
+                    );
                     let lookup = person.emergency.is_some() && names_identifier(clauses);
                     if !lookup {
                         clauses.push(relationship(&*identity(state, person).await?));
                     }
-                    narrow(ty, clauses, &|t| if t == "Patient" { Vec::new() } else { vec![nothing()] }, false);
                     return Ok(Vec::new());
                 }
                 if is_patient_data(ty) {
                     return Err(name_the_patient());
                 }
-                narrow(ty, clauses, &|t| if is_patient_data(t) { vec![nothing()] } else { Vec::new() }, false);
+                narrow(
+                    ty,
+                    clauses,
+                    &|t| if is_patient_data(t) { vec![nothing()] } else { Vec::new() },
+                    false,
+                );
                 return Ok(Vec::new());
             };
             let rules = rules(state, person, &patient).await?;
@@ -516,7 +557,11 @@ fn block_notes(person: &Person, rules: &PatientRules) -> Vec<Issue> {
 }
 
 /// The notes `$everything` carries for a patient (see `block_notes`).
-pub async fn patient_notes(state: &AppState, access: &Access, patient: &str) -> Result<Vec<Issue>, FhirError> {
+pub async fn patient_notes(
+    state: &AppState,
+    access: &Access,
+    patient: &str,
+) -> Result<Vec<Issue>, FhirError> {
     match access.reach() {
         Reach::Care(person) => Ok(block_notes(person, &*rules(state, person, patient).await?)),
         _ => Ok(Vec::new()),
@@ -544,16 +589,19 @@ fn narrow(ty: &str, clauses: &mut Vec<Clause>, extra: &dyn Fn(&str) -> Vec<Claus
 }
 
 /// The one patient a search is about: its compartment, or a clause that is a single
-/// reference to a Patient through one of the type's compartment parameters.
-fn pinned_patient(ty: &str, within: Option<(ResourceType, &ResourceId)>, clauses: &[Clause]) -> Option<String> {
+/// reference to one Patient (the compartment clause added after keeps the results to that
+/// patient's, whichever parameter named them).
+fn pinned_patient(
+    ty: &str,
+    within: Option<(ResourceType, &ResourceId)>,
+    clauses: &[Clause],
+) -> Option<String> {
     if let Some((compartment, id)) = within {
         return (compartment.as_str() == "Patient").then(|| id.to_string());
     }
-    let params = search_parameters().compartment_params("Patient", ty)?;
+    search_parameters().compartment_params("Patient", ty)?;
     clauses.iter().find_map(|c| match c.0.as_slice() {
-        [Condition::Reference { param, target_type: Some(t), target_id: Some(id), .. }]
-            if t == "Patient" && params.contains(param) =>
-        {
+        [Condition::Reference { target_type: Some(t), target_id: Some(id), .. }] if t == "Patient" => {
             Some(id.clone())
         }
         _ => None,
@@ -563,14 +611,20 @@ fn pinned_patient(ty: &str, within: Option<(ResourceType, &ResourceId)>, clauses
 fn names_identifier(clauses: &[Clause]) -> bool {
     clauses.iter().any(|c| {
         !c.0.is_empty()
-            && c.0.iter().all(|c| matches!(c, Condition::Token { param, code: Some(_), .. } if param == "identifier"))
+            && c.0
+                .iter()
+                .all(|c| matches!(c, Condition::Token { param, code: Some(_), .. } if param == "identifier"))
     })
 }
 
 /// The patient ids the `patient` user may act for: themselves, whoever named them proxy in
 /// an active Consent, and their children under 16 (a RelatedPerson with a parent
 /// relationship whose identifier is theirs).
-pub async fn proxied_patients(state: &AppState, me: &str, today: helse_fhir_r4::Instant) -> Result<Vec<String>, FhirError> {
+pub async fn proxied_patients(
+    state: &AppState,
+    me: &str,
+    today: helse_fhir_r4::Instant,
+) -> Result<Vec<String>, FhirError> {
     let mut ids = vec![me.to_owned()];
     let consents = find(
         state,
@@ -584,7 +638,14 @@ pub async fn proxied_patients(state: &AppState, me: &str, today: helse_fhir_r4::
     .await?;
     ids.extend(consents.iter().filter_map(body_json).filter_map(|c| crate::consent::proxy_for(&c, me)));
 
-    let Some(myself) = state.store.read(ResourceType::parse("Patient").expect("a type"), &ResourceId::parse(me).map_err(|e| FhirError::BadRequest(e.to_string()))?).await? else {
+    let Some(myself) = state
+        .store
+        .read(
+            ResourceType::parse("Patient").expect("a type"),
+            &ResourceId::parse(me).map_err(|e| FhirError::BadRequest(e.to_string()))?,
+        )
+        .await?
+    else {
         return Ok(ids);
     };
     let identifiers: Vec<String> = body_json(&myself)
@@ -597,16 +658,26 @@ pub async fn proxied_patients(state: &AppState, me: &str, today: helse_fhir_r4::
         let parents = find(
             state,
             "RelatedPerson",
-            &[("identifier", identifiers.join(",")), ("relationship", PARENT_CODES.join(",")), ("active", "true".into())],
+            &[
+                ("identifier", identifiers.join(",")),
+                ("relationship", PARENT_CODES.join(",")),
+                ("active", "true".into()),
+            ],
         )
         .await?;
         let sixteen_years_ago = sixteen_years_before(today);
         for parent in parents.iter().filter_map(body_json) {
-            let Some(child) = parent.pointer("/patient/reference").and_then(Value::as_str).and_then(|r| r.strip_prefix("Patient/")) else {
+            let Some(child) = parent
+                .pointer("/patient/reference")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("Patient/"))
+            else {
                 continue;
             };
             let Ok(child_id) = ResourceId::parse(child) else { continue };
-            let Some(record) = state.store.read(ResourceType::parse("Patient").expect("a type"), &child_id).await? else {
+            let Some(record) =
+                state.store.read(ResourceType::parse("Patient").expect("a type"), &child_id).await?
+            else {
                 continue;
             };
             let born = body_json(&record)
@@ -622,7 +693,8 @@ pub async fn proxied_patients(state: &AppState, me: &str, today: helse_fhir_r4::
 }
 
 /// v3 RoleCode codes of a parent or guardian.
-const PARENT_CODES: &[&str] = &["PRN", "NPRN", "MTH", "FTH", "NMTH", "NFTH", "ADOPTP", "ADOPTM", "ADOPTF", "STPPRN", "GUARD"];
+const PARENT_CODES: &[&str] =
+    &["PRN", "NPRN", "MTH", "FTH", "NMTH", "NFTH", "ADOPTP", "ADOPTM", "ADOPTF", "STPPRN", "GUARD"];
 
 /// `YYYY-MM-DD` sixteen years before `today` (a child born after it is under 16).
 fn sixteen_years_before(today: helse_fhir_r4::Instant) -> String {

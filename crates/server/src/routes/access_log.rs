@@ -54,5 +54,8 @@ pub async fn search(ctx: &Ctx<'_>) -> Result<FhirResponse, FhirError> {
         .collect();
     let links = vec![json!({"relation": "self", "url": page_url(ctx, "AuditEvent", &[], None)})];
     let total = entries.len() as u64;
-    Ok(FhirResponse::new(StatusCode::OK, Payload::Json(result_bundle("searchset", Some(total), links, entries))))
+    Ok(FhirResponse::new(
+        StatusCode::OK,
+        Payload::Json(result_bundle("searchset", Some(total), links, entries)),
+    ))
 }

@@ -94,7 +94,8 @@ impl AuthRequest {
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
         let location = format!("{}{separator}{query}", self.redirect_uri);
-        (StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".into())]).into_response()
+        (StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".into())])
+            .into_response()
     }
 }
 
@@ -115,10 +116,16 @@ async fn check(state: &AppState, headers: &HeaderMap, req: &AuthRequest) -> Resu
         return Err(Refusal::Here("the app's redirect_uri is not one it registered".into()));
     }
     if req.response_type != "code" {
-        return Err(Refusal::ToApp("unsupported_response_type", "only response_type=code is supported".into()));
+        return Err(Refusal::ToApp(
+            "unsupported_response_type",
+            "only response_type=code is supported".into(),
+        ));
     }
     if req.code_challenge.is_empty() || req.code_challenge_method != "S256" {
-        return Err(Refusal::ToApp("invalid_request", "PKCE with code_challenge_method=S256 is required".into()));
+        return Err(Refusal::ToApp(
+            "invalid_request",
+            "PKCE with code_challenge_method=S256 is required".into(),
+        ));
     }
     if req.aud != request_base(state, headers) {
         return Err(Refusal::ToApp("invalid_request", "aud is not this server's FHIR base URL".into()));
@@ -127,8 +134,13 @@ async fn check(state: &AppState, headers: &HeaderMap, req: &AuthRequest) -> Resu
 }
 
 /// `GET /auth/authorize`: the sign-in page.
-pub async fn start(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
     let req = AuthRequest::from_pairs(&pairs);
     match check(&state, &headers, &req).await {
         Err(refusal) => refuse(&req, refusal),
@@ -158,7 +170,11 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
                 Some(u) => Some(u),
                 None => {
                     tracing::info!("sign-in refused");
-                    let form = sign_in_form(&req, &client.name, Some("Feil brukernavn eller passord. / Wrong username or password."));
+                    let form = sign_in_form(
+                        &req,
+                        &client.name,
+                        Some("Feil brukernavn eller passord. / Wrong username or password."),
+                    );
                     return page(StatusCode::UNAUTHORIZED, &form);
                 }
             }
@@ -166,7 +182,10 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         _ => None,
     };
     let Some(user) = user else {
-        return page(StatusCode::UNAUTHORIZED, &sign_in_form(&req, &client.name, Some("Logg inn på nytt. / Please sign in again.")));
+        return page(
+            StatusCode::UNAUTHORIZED,
+            &sign_in_form(&req, &client.name, Some("Logg inn på nytt. / Please sign in again.")),
+        );
     };
 
     // What: the scopes asked for, within the app's registration, of the person's kind.
@@ -174,7 +193,10 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     let mut granted = Grant::parse(&client.scope).narrow(&Grant::parse(&req.scope));
     granted.scopes.retain(|s| s.context == context);
     if granted.scopes.is_empty() {
-        return req.back_to_app(&[("error", "invalid_scope"), ("error_description", "none of the requested scopes can be granted to you through this app")]);
+        return req.back_to_app(&[
+            ("error", "invalid_scope"),
+            ("error_description", "none of the requested scopes can be granted to you through this app"),
+        ]);
     }
 
     // Whose record: a patient's token is for one patient — themselves, or whom they pick
@@ -189,7 +211,12 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         };
         match field("patient") {
             Some(p) if candidates.iter().any(|c| c == p) => Some(p.to_owned()),
-            Some(_) => return page(StatusCode::FORBIDDEN, "<p>Du kan ikke handle for denne pasienten. / You may not act for this patient.</p>"),
+            Some(_) => {
+                return page(
+                    StatusCode::FORBIDDEN,
+                    "<p>Du kan ikke handle for denne pasienten. / You may not act for this patient.</p>",
+                );
+            }
             None if candidates.len() == 1 => Some(me.to_owned()),
             None => {
                 let ticket = new_code();
@@ -248,8 +275,18 @@ async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)
             let v = state.store.read(ty, &rid).await.ok()??;
             let body: serde_json::Value = serde_json::from_str(v.body.as_deref()?).ok()?;
             let name = body.get("name")?.get(0)?;
-            let given: Vec<&str> = name.get("given").and_then(|g| g.as_array()).into_iter().flatten().filter_map(|g| g.as_str()).collect();
-            Some(format!("{} {}", given.join(" "), name.get("family").and_then(|f| f.as_str()).unwrap_or("")).trim().to_owned())
+            let given: Vec<&str> = name
+                .get("given")
+                .and_then(|g| g.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_str())
+                .collect();
+            Some(
+                format!("{} {}", given.join(" "), name.get("family").and_then(|f| f.as_str()).unwrap_or(""))
+                    .trim()
+                    .to_owned(),
+            )
         }
         .await;
         out.push((id.clone(), name.unwrap_or_else(|| id.clone())));
@@ -259,13 +296,17 @@ async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)
 
 fn refuse(req: &AuthRequest, refusal: Refusal) -> Response {
     match refusal {
-        Refusal::Here(why) => page(StatusCode::BAD_REQUEST, &format!("<h1>Kan ikke logge inn / Cannot sign in</h1><p>{}</p>", escape(&why))),
+        Refusal::Here(why) => page(
+            StatusCode::BAD_REQUEST,
+            &format!("<h1>Kan ikke logge inn / Cannot sign in</h1><p>{}</p>", escape(&why)),
+        ),
         Refusal::ToApp(error, why) => req.back_to_app(&[("error", error), ("error_description", &why)]),
     }
 }
 
 fn sign_in_form(req: &AuthRequest, app: &str, problem: Option<&str>) -> String {
-    let problem = problem.map(|p| format!(r#"<p class="problem" role="alert">{}</p>"#, escape(p))).unwrap_or_default();
+    let problem =
+        problem.map(|p| format!(r#"<p class="problem" role="alert">{}</p>"#, escape(p))).unwrap_or_default();
     format!(
         r#"<h1>Logg inn / Sign in</h1>
 <p><strong>{app}</strong> ber om tilgang til journalen din. / asks for access to your record.</p>

@@ -17,8 +17,8 @@ use crate::access::{Access, authenticate, authorize};
 use crate::error::FhirError;
 use crate::interaction::{self, Interaction, InteractionKind};
 use crate::negotiation::{BodyKind, body_kind, check_acceptable};
-use crate::response::{FhirResponse, Payload, Presentation, parse_etag};
 use crate::reach;
+use crate::response::{FhirResponse, Payload, Presentation, parse_etag};
 use crate::routes::{history, search};
 
 /// What every interaction needs to know about its request.

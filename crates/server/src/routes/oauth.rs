@@ -108,9 +108,9 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     };
     match field("grant_type") {
         Some("client_credentials") => {
-            let client = authenticate_client(state, headers, &form, &base, now).await?.ok_or_else(|| {
-                AuthError::InvalidClient("no client credentials".into())
-            })?;
+            let client = authenticate_client(state, headers, &form, &base, now)
+                .await?
+                .ok_or_else(|| AuthError::InvalidClient("no client credentials".into()))?;
             let registered = Grant::parse(&client.scope);
             let requested = field("scope").map_or_else(|| registered.clone(), Grant::parse);
             let mut granted = registered.narrow(&requested);
@@ -182,7 +182,8 @@ async fn authenticate_client(
 ) -> Result<Option<Client>, TokenError> {
     let store = state.store.as_ref();
     if form.get("client_assertion_type") == Some(JWT_BEARER) {
-        let assertion = form.get("client_assertion")
+        let assertion = form
+            .get("client_assertion")
             .ok_or_else(|| AuthError::InvalidRequest("client_assertion is missing".into()))?;
         let client = load_client(state, &unverified_issuer(assertion)?).await?;
         let claims = client.check_assertion(assertion, &token_url(base), now.millis() / 1000)?;
@@ -222,7 +223,10 @@ async fn trade_code(
     if !store.kv_put_new(&used_code_key(code), "used", Some(until), now).await? {
         return Err(invalid("this authorization code was used before"));
     }
-    let text = store.kv_get(&code_key(code), now).await?.ok_or_else(|| invalid("unknown or expired authorization code"))?;
+    let text = store
+        .kv_get(&code_key(code), now)
+        .await?
+        .ok_or_else(|| invalid("unknown or expired authorization code"))?;
     store.kv_delete(&code_key(code)).await?;
     let record: AuthorizationCode =
         serde_json::from_str(&text).map_err(|_| invalid("unknown or expired authorization code"))?;
@@ -246,7 +250,9 @@ async fn trade_code(
     if record.audience != base {
         return Err(invalid("the authorization code is for another server"));
     }
-    let verifier = form.get("code_verifier").ok_or_else(|| AuthError::InvalidRequest("code_verifier is missing".into()))?;
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| AuthError::InvalidRequest("code_verifier is missing".into()))?;
     if !verifier_matches(verifier, &record.code_challenge) {
         return Err(invalid("code_verifier does not match the code_challenge"));
     }

@@ -76,10 +76,7 @@ pub async fn search(
     let notes = crate::reach::restrict_search(ctx.state, ctx.access, ty, within, &mut parsed.clauses).await?;
     let warnings: Vec<Issue> = notes
         .into_iter()
-        .chain(parsed
-        .ignored
-        .iter()
-        .map(|(name, e)| {
+        .chain(parsed.ignored.iter().map(|(name, e)| {
             Issue::warning(IssueType::NotSupported, format!("parameter '{name}' was ignored: {e}"))
         }))
         .collect();

@@ -6,5 +6,6 @@ mod broken_inputs;
 mod bundles;
 mod concurrency;
 mod official_examples;
+mod people;
 mod rest;
 mod search;
