@@ -210,6 +210,10 @@ pub fn authorize(access: &Access, interaction: &Interaction, headers: &HeaderMap
             access.require(target.as_str(), Search)
         }
         I::Everything(ty, _) => access.require(ty.as_str(), Read),
+        I::AccessLog(_) => {
+            access.require("Patient", Read)?;
+            access.require("AuditEvent", Search)
+        }
         // Entries are authorised one by one.
         I::Bundle => access.require_authenticated(),
         // Versions of every type: only for a grant over every type.

@@ -211,6 +211,7 @@ fn subject_of(
         | I::HistoryInstance(t, id)
         | I::Everything(t, id)
         | I::Validate(t, Some(id)) => Some((t.to_string(), id.to_string())),
+        I::AccessLog(id) => Some(("Patient".to_owned(), id.to_string())),
         I::CompartmentSearch { compartment, id, .. } => Some((compartment.to_string(), id.to_string())),
         _ => None,
     };

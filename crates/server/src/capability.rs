@@ -40,6 +40,8 @@ pub fn capability_statement(base_url: Option<&str>, secured: bool) -> Value {
             let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
             if *ty == "Patient" {
                 operations.push(everything.clone());
+                // Ours: who accessed the patient's record (the access log).
+                operations.push(json!({"name": "access-log", "definition": "https://fhir.helse.example/OperationDefinition/Patient-access-log"}));
             }
             if matches!(*ty, "Patient" | "Group") {
                 operations.push(export(ty));
@@ -88,7 +90,10 @@ pub fn capability_statement(base_url: Option<&str>, secured: bool) -> Value {
             let token = crate::routes::oauth::token_url(url);
             security["extension"] = json!([{
                 "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                "extension": [{"url": "token", "valueUri": token}],
+                "extension": [
+                    {"url": "token", "valueUri": token},
+                    {"url": "authorize", "valueUri": format!("{}/auth/authorize", crate::access::origin(url))},
+                ],
             }]);
         }
         rest["security"] = security;

@@ -30,6 +30,8 @@ pub enum Interaction {
     },
     /// `GET /Patient/123/$everything`.
     Everything(ResourceType, ResourceId),
+    /// `GET /Patient/123/$access-log`: who accessed the patient's record.
+    AccessLog(ResourceId),
     /// `POST /` with a `batch` or `transaction` Bundle.
     Bundle,
     /// Bulk Data kick-off: `$export`, `Patient/$export`, `Group/{id}/$export`.
@@ -58,6 +60,7 @@ impl Interaction {
             Validate(..) => InteractionKind::Validate,
             CompartmentSearch { .. } => InteractionKind::SearchType,
             Everything(..) => InteractionKind::Everything,
+            AccessLog(_) => InteractionKind::SearchType,
             Bundle => InteractionKind::Batch,
             Export(_) | ExportStatus(_) | ExportCancel(_) | ExportFile(..) => InteractionKind::Export,
         }
@@ -257,6 +260,16 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
                 _ => not_allowed(),
             }
         }
+        [ty, id, "$access-log"] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            match (m, ty.as_str()) {
+                ("GET", "Patient") => Ok(AccessLog(id)),
+                ("GET", _) => {
+                    Err(FhirError::NotSupported(format!("$access-log is defined for Patient, not {ty}")))
+                }
+                _ => not_allowed(),
+            }
+        }
         [compartment, id, target] if helse_search::search_parameters().is_compartment(compartment) => {
             let (compartment, id) = (resource_type(compartment)?, resource_id(id)?);
             let target = resource_type(target)?;
@@ -314,6 +327,8 @@ mod tests {
         check("GET", "Patient/1/_history/x", "400");
         check("GET", "Patient/1/2/3/4/5", "404");
         check("GET", "Observation/1/$everything", "400");
+        check("GET", "Patient/1/$access-log", "AccessLog(\"1\")");
+        check("POST", "Patient/1/$access-log", "405");
         check("GET", "Patient/1/Nonsense", "404");
     }
 }

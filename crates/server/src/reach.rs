@@ -722,7 +722,8 @@ mod tests {
             let params: Vec<(String, String)> = q.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
             parse_search(ty, &params, true).unwrap().clauses
         };
-        let cases: [(&str, &[(&str, &str)], Option<&str>); 6] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: [Case; 6] = [
             ("Observation", &[("patient", "p1")], Some("p1")),
             ("Observation", &[("subject", "Patient/p1"), ("code", "x")], Some("p1")),
             ("Observation", &[("subject", "p1")], None),

@@ -107,7 +107,9 @@ pub async fn handle(
     // Every request but the CapabilityStatement goes into the access log; one that may
     // change data is answered only once its entry is stored (see `audit`).
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
-    let reads_only = method == Method::GET || method == Method::HEAD;
+    // Emergency access is never left to a queue that a crash could lose.
+    let emergency = access.person().is_some_and(|p| p.emergency.is_some());
+    let reads_only = (method == Method::GET || method == Method::HEAD) && !emergency;
     let status = response.status().as_u16();
     if let Some(record) = crate::audit::entry(&access, &method, &uri, seen.as_ref(), peer, purpose, status)
         && let Err(e) = state.audit.record(record, !reads_only).await
@@ -241,12 +243,12 @@ pub(crate) async fn dispatch(
                 }
             }
         }
-        Interaction::SearchType(ty) if ty.as_str() == "AuditEvent" => super::access_log::search(&ctx).await?,
         Interaction::SearchType(ty) => search::search(&ctx, ty, None).await?,
         Interaction::CompartmentSearch { compartment, id, target } => {
             search::search(&ctx, target, Some((compartment, &id))).await?
         }
         Interaction::Everything(ty, id) => search::everything(&ctx, ty, &id).await?,
+        Interaction::AccessLog(id) => super::access_log::search(&ctx, &id).await?,
         Interaction::Bundle => {
             super::bundle::process(&ctx, expect_resource(body.expect("read above"))?).await?
         }

@@ -516,12 +516,12 @@ async fn patients_reach_only_their_own_record(backend: Backend) {
         {"request": {"method": "GET", "url": "Observation/kari-obs"}}]});
     assert_eq!(call(&server, &kari, "POST", "", Some(&transaction), &[]).await.status, 403);
     // Who looked at my record: the access log, their own only.
-    let log = call(&server, &kari, "GET", "AuditEvent?patient=kari", None, &[]).await;
+    let log = call(&server, &kari, "GET", "Patient/kari/$access-log", None, &[]).await;
     assert_eq!(log.status, 200, "{}", log.text);
     let events = log.json();
     assert!(events["total"].as_u64().unwrap() >= 5, "{}", events["total"]);
     assert_eq!(events["entry"][0]["resource"]["agent"][0]["who"]["reference"], "Patient/kari");
-    assert_eq!(call(&server, &kari, "GET", "AuditEvent?patient=ola", None, &[]).await.status, 403);
+    assert_eq!(call(&server, &kari, "GET", "Patient/ola/$access-log", None, &[]).await.status, 403);
     server.stop().await;
 }
 
@@ -555,7 +555,7 @@ async fn parents_act_for_children_under_16_and_named_proxies(backend: Backend) {
     assert_eq!(call(&server, &for_mother, "GET", "Patient/mother", None, &[]).await.status, 200);
     // The access log names Kari as the one who looked, for the child's record.
     let admin = set_up_accounts(&server).await;
-    let log = call(&server, &admin, "GET", "AuditEvent?patient=child", None, &[]).await.json();
+    let log = call(&server, &admin, "GET", "Patient/child/$access-log", None, &[]).await.json();
     assert!(
         log["entry"]
             .as_array()
@@ -663,7 +663,7 @@ async fn health_personnel_need_a_care_relationship_or_emergency_access(backend: 
     helse_server::emergency::review(server.store.as_ref(), key, verdict).await.unwrap();
     assert_eq!(helse_server::emergency::list(server.store.as_ref(), false).await.unwrap().len(), 1);
     // The patient sees it in their access log, with the reason.
-    let log = call(&server, &admin, "GET", "AuditEvent?patient=ola", None, &[]).await.json();
+    let log = call(&server, &admin, "GET", "Patient/ola/$access-log", None, &[]).await.json();
     let emergencies: Vec<&Value> = log["entry"]
         .as_array()
         .unwrap()
@@ -732,7 +732,7 @@ async fn administrators_see_no_patient_data(backend: Backend) {
         ("Observation/kari-obs", 404),
         ("Observation", 403),
         ("Organization?_has:Patient:organization:family=Nordmann", 200),
-        ("AuditEvent?patient=kari", 200),
+        ("Patient/kari/$access-log", 200),
     ] {
         let r = call(&server, &boss, "GET", path, None, &[]).await;
         assert_eq!(r.status, expected, "{path}: {}", r.text);
