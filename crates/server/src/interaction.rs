@@ -327,7 +327,7 @@ mod tests {
         check("GET", "Patient/1/_history/x", "400");
         check("GET", "Patient/1/2/3/4/5", "404");
         check("GET", "Observation/1/$everything", "400");
-        check("GET", "Patient/1/$access-log", "AccessLog(\"1\")");
+        check("GET", "Patient/1/$access-log", "AccessLog(\"1\"");
         check("POST", "Patient/1/$access-log", "405");
         check("GET", "Patient/1/Nonsense", "404");
     }
