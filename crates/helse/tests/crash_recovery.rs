@@ -1,5 +1,7 @@
 //! A server killed with SIGKILL in the middle of a stream of writes restarts with a consistent
-//! store: every acknowledged write is there, and no version is half-written.
+//! store: every acknowledged write is there, no version is half-written, and every stored
+//! version has exactly one access-log entry (stored in the write's own transaction), in an
+//! unbroken chain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,11 +87,36 @@ async fn acknowledged_writes_survive_sigkill(backend: Backend) {
             None => break,
         }
     }
+    let stored_versions: usize = versions.values().map(Vec::len).sum();
     for (id, mut vs) in versions {
         vs.sort_unstable();
         assert_eq!(vs, (1..=vs.len() as u64).collect::<Vec<_>>(), "Patient/{id} has a gap in its versions");
     }
     println!("{backend:?}: {} acknowledged resources intact after SIGKILL", acked.len());
-    server.kill().unwrap();
+    // A graceful stop, so the restarted server's own entries are all stored too.
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     server.wait().unwrap();
+
+    // One successful create/update entry per stored version: none lost, none without its write.
+    let log = helse_test_support::open_store(&store.location).await;
+    let mut writes_logged = 0;
+    let mut after = 0;
+    loop {
+        let rows = log.audit_entries(after, 10_000).await.unwrap();
+        let Some(last) = rows.last() else { break };
+        after = last.seq;
+        writes_logged += rows
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.record.event).unwrap())
+            .filter(|e| matches!(e["action"].as_str(), Some("C" | "U")) && e["outcome"] == "0")
+            .count();
+    }
+    log.close().await;
+    assert_eq!(writes_logged, stored_versions, "access-log entries of writes vs versions stored");
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_helse"))
+        .args(["audit", "--store", &store.location, "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }

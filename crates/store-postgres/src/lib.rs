@@ -56,6 +56,7 @@ impl PostgresStore {
             .map_or(0, |r| r.get(0));
         let mut migrations = helse_store::schema_migrations(helse_store::SqlDialect::POSTGRES);
         migrations.push(helse_store::audit_schema(helse_store::SqlDialect::POSTGRES));
+        migrations.push(helse_store::audit_outbox_schema(helse_store::SqlDialect::POSTGRES));
         for sql in migrations.iter().skip(current as usize) {
             tx.batch_execute(sql).await.map_err(backend)?;
         }
@@ -116,7 +117,16 @@ impl PostgresStore {
         write: &Write,
     ) -> Result<WriteOutcome, (StoreError, bool)> {
         let fail = retryable;
-        let (ty, id) = write_target(write);
+        let Some((ty, id)) = write_target(write) else {
+            let Write::AccessLog(r) = write else { unreachable!("only an access-log entry has no target") };
+            tx.execute(
+                "INSERT INTO audit_outbox (recorded, patient, event) VALUES ($1, $2, $3)",
+                &[&r.recorded.millis(), &r.patient, &r.event],
+            )
+            .await
+            .map_err(fail)?;
+            return Ok(WriteOutcome::Logged);
+        };
         if let Write::Reindex { version_id, .. } = write {
             let row = tx
                 .query_opt(
@@ -165,7 +175,7 @@ impl PostgresStore {
                     _ => return Ok(WriteOutcome::NothingToDelete),
                 }
             }
-            Write::Reindex { .. } => unreachable!("handled above"),
+            Write::Reindex { .. } | Write::AccessLog(_) => unreachable!("handled above"),
         };
         // The clock is read inside the transaction so that, per resource, versions are
         // stamped in commit order (the row lock orders them).
@@ -590,39 +600,41 @@ impl ResourceStore for PostgresStore {
         Ok(())
     }
 
-    /// One statement per batch; committed without waiting for the WAL flush
-    /// (`synchronous_commit = off`: on disk within `wal_writer_delay`), since waiting for it
-    /// on every read's entry held reads to a fifth of their speed.
+    /// See `chain`.
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
         let mut client = self.pool.get().await.map_err(backend)?;
         let tx = client.transaction().await.map_err(backend)?;
-        // One appender at a time across every server: the chain's last hash is read and
-        // extended under this lock.
-        tx.batch_execute("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(7420114)")
+        chain(&tx, &records).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    /// The outbox and the chain are in one database: entries move in one transaction.
+    async fn drain_audit_outbox(&self) -> StoreResult<usize> {
+        let mut client = self.pool.get().await.map_err(backend)?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Another server draining holds the rows: wait for the chain's lock first, so the
+        // rows read here are the ones nobody else is moving.
+        tx.batch_execute("SELECT pg_advisory_xact_lock(7420114)").await.map_err(backend)?;
+        let rows = tx
+            .query("SELECT id, recorded, patient, event FROM audit_outbox ORDER BY id LIMIT 10000", &[])
             .await
             .map_err(backend)?;
-        let mut previous: String = tx
-            .query_opt("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
-            .await
-            .map_err(backend)?
-            .map_or_else(|| AUDIT_GENESIS.to_owned(), |r| r.get(0));
-        let mut hashes = Vec::with_capacity(records.len());
-        for r in &records {
-            previous = audit_hash(&previous, r);
-            hashes.push(previous.clone());
+        if rows.is_empty() {
+            return Ok(0);
         }
-        let recorded: Vec<i64> = records.iter().map(|r| r.recorded.millis()).collect();
-        let patients: Vec<Option<&str>> = records.iter().map(|r| r.patient.as_deref()).collect();
-        let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
-        tx.execute(
-            "INSERT INTO audit_log (recorded, patient, event, hash)
-             SELECT r, p, e, h FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, p, e, h, n)
-             ORDER BY n",
-            &[&recorded, &patients, &events, &hashes],
-        )
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)
+        let records: Vec<AuditRecord> = rows
+            .iter()
+            .map(|r| AuditRecord {
+                recorded: Instant::from_millis(r.get(1)),
+                patient: r.get(2),
+                event: r.get(3),
+            })
+            .collect();
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        chain(&tx, &records).await?;
+        tx.execute("DELETE FROM audit_outbox WHERE id = ANY($1)", &[&ids]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(records.len())
     }
 
     async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>> {
@@ -756,6 +768,39 @@ impl ResourceStore for PostgresStore {
     fn backend_name(&self) -> &'static str {
         "postgres"
     }
+}
+
+/// Appends records to the access log's chain inside `tx`: one appender at a time across
+/// every server (the chain's last hash is read and extended under an advisory lock), one
+/// statement per batch, committed without waiting for the WAL flush (`synchronous_commit =
+/// off`: on disk within `wal_writer_delay`), since waiting for it on every read's entry held
+/// reads to a fifth of their speed. Entries that must not be lost travel in the outbox.
+async fn chain(tx: &deadpool_postgres::Transaction<'_>, records: &[AuditRecord]) -> StoreResult<()> {
+    tx.batch_execute("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(7420114)")
+        .await
+        .map_err(backend)?;
+    let mut previous: String = tx
+        .query_opt("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .map_err(backend)?
+        .map_or_else(|| AUDIT_GENESIS.to_owned(), |r| r.get(0));
+    let mut hashes = Vec::with_capacity(records.len());
+    for r in records {
+        previous = audit_hash(&previous, r);
+        hashes.push(previous.clone());
+    }
+    let recorded: Vec<i64> = records.iter().map(|r| r.recorded.millis()).collect();
+    let patients: Vec<Option<&str>> = records.iter().map(|r| r.patient.as_deref()).collect();
+    let events: Vec<&str> = records.iter().map(|r| r.event.as_str()).collect();
+    tx.execute(
+        "INSERT INTO audit_log (recorded, patient, event, hash)
+         SELECT r, p, e, h FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(r, p, e, h, n)
+         ORDER BY n",
+        &[&recorded, &patients, &events, &hashes],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 #[cfg(test)]

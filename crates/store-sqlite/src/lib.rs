@@ -455,24 +455,53 @@ impl ResourceStore for SqliteStore {
         let mut c = self.audit_conn.lock().expect("audit connection");
         // IMMEDIATE: the chain's last hash is read and extended under the write lock.
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-        let mut previous: String = tx
-            .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
-            .optional()
-            .map_err(backend)?
-            .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO audit_log (recorded, patient, event, hash) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(backend)?;
-            for r in &records {
-                let hash = audit_hash(&previous, r);
-                insert.execute(params![r.recorded.millis(), r.patient, r.event, hash]).map_err(backend)?;
-                previous = hash;
-            }
-        }
+        chain(&tx, &records)?;
         tx.commit().map_err(backend)
+    }
+
+    async fn drain_audit_outbox(&self) -> StoreResult<usize> {
+        // 1. What the outbox holds (the resources' file).
+        let waiting: Vec<(i64, AuditRecord)> = {
+            let c = self.job_conn.lock().expect("job connection");
+            c.prepare_cached("SELECT id, recorded, patient, event FROM audit_outbox ORDER BY id LIMIT 10000")
+                .and_then(|mut s| {
+                    s.query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            AuditRecord {
+                                recorded: Instant::from_millis(r.get(1)?),
+                                patient: r.get(2)?,
+                                event: r.get(3)?,
+                            },
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(backend)?
+        };
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        // 2. Chained (the log's file) with the last key moved, skipping what a move cut
+        //    short before step 3 chained already.
+        let (moved, last) = {
+            let mut c = self.audit_conn.lock().expect("audit connection");
+            let tx =
+                c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let done: i64 =
+                tx.query_row("SELECT last_outbox_id FROM audit_moved", [], |r| r.get(0)).map_err(backend)?;
+            let fresh: Vec<AuditRecord> =
+                waiting.iter().filter(|(id, _)| *id > done).map(|(_, r)| r.clone()).collect();
+            let last = waiting.last().map_or(done, |(id, _)| (*id).max(done));
+            chain(&tx, &fresh)?;
+            tx.execute("UPDATE audit_moved SET last_outbox_id = ?1", params![last]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            (fresh.len(), last)
+        };
+        // 3. Out of the outbox.
+        let c = self.job_conn.lock().expect("job connection");
+        c.execute("DELETE FROM audit_outbox WHERE id <= ?1", params![last]).map_err(backend)?;
+        Ok(moved)
     }
 
     async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>> {
@@ -586,4 +615,22 @@ impl ResourceStore for SqliteStore {
     fn backend_name(&self) -> &'static str {
         "sqlite"
     }
+}
+
+/// Appends records to the access log's chain inside `tx` (which holds the write lock).
+fn chain(tx: &rusqlite::Transaction<'_>, records: &[AuditRecord]) -> StoreResult<()> {
+    let mut previous: String = tx
+        .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .optional()
+        .map_err(backend)?
+        .unwrap_or_else(|| AUDIT_GENESIS.to_owned());
+    let mut insert = tx
+        .prepare_cached("INSERT INTO audit_log (recorded, patient, event, hash) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(backend)?;
+    for r in records {
+        let hash = audit_hash(&previous, r);
+        insert.execute(params![r.recorded.millis(), r.patient, r.event, hash]).map_err(backend)?;
+        previous = hash;
+    }
+    Ok(())
 }

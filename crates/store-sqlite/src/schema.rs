@@ -25,9 +25,9 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in
-        helse_store::schema_migrations(helse_store::SqlDialect::SQLITE).iter().enumerate().skip(current)
-    {
+    let mut migrations = helse_store::schema_migrations(helse_store::SqlDialect::SQLITE);
+    migrations.push(helse_store::audit_outbox_schema(helse_store::SqlDialect::SQLITE));
+    for (i, sql) in migrations.iter().enumerate().skip(current) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
@@ -36,13 +36,20 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The access log's own file: one table, versioned in its `user_version`.
+/// The access log's own file, versioned in its `user_version`: the chain, then the last
+/// outbox key moved into it (the outbox is in the other file, so moving an entry is two
+/// transactions; this marker makes a repeated move skip what is already chained).
 pub(crate) fn migrate_audit(conn: &Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current < 1 {
+    let migrations = [
+        helse_store::audit_schema(helse_store::SqlDialect::SQLITE),
+        "CREATE TABLE audit_moved (last_outbox_id INTEGER NOT NULL); INSERT INTO audit_moved VALUES (0);"
+            .to_owned(),
+    ];
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(&helse_store::audit_schema(helse_store::SqlDialect::SQLITE))?;
-        tx.pragma_update(None, "user_version", 1)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
     Ok(())

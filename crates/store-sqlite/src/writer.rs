@@ -176,6 +176,13 @@ impl Writer {
                     _ => Ok(WriteOutcome::Reindexed(false)),
                 }
             }
+            Write::AccessLog(r) => {
+                self.conn
+                    .prepare_cached("INSERT INTO audit_outbox (recorded, patient, event) VALUES (?1, ?2, ?3)")
+                    .and_then(|mut s| s.execute(params![r.recorded.millis(), r.patient, r.event]))
+                    .map_err(backend)?;
+                Ok(WriteOutcome::Logged)
+            }
             Write::Delete { resource_type, id, if_match } => {
                 let current = self.current(*resource_type, id)?;
                 check_precondition(*if_match, current)?;

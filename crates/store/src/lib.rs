@@ -113,6 +113,9 @@ pub enum Write {
         version_id: u64,
         index: Vec<IndexEntry>,
     },
+    /// The access-log entry of the request making the other writes: stored with them, in
+    /// their transaction (the outbox), and chained by `drain_audit_outbox`.
+    AccessLog(AuditRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,13 +129,18 @@ pub enum WriteOutcome {
     Reindexed(bool),
     /// `CreateIfAbsent` found the id taken: nothing changed.
     AlreadyPresent,
+    /// An access-log entry went into the outbox.
+    Logged,
 }
 
 impl WriteOutcome {
     pub fn version(&self) -> Option<&StoredVersion> {
         match self {
             WriteOutcome::Created(v) | WriteOutcome::Updated(v) | WriteOutcome::Deleted(v) => Some(v),
-            WriteOutcome::NothingToDelete | WriteOutcome::Reindexed(_) | WriteOutcome::AlreadyPresent => None,
+            WriteOutcome::NothingToDelete
+            | WriteOutcome::Reindexed(_)
+            | WriteOutcome::AlreadyPresent
+            | WriteOutcome::Logged => None,
         }
     }
 }
@@ -231,18 +239,19 @@ pub fn write_index(write: &Write) -> &[IndexEntry] {
         | Write::Update { index, .. }
         | Write::Reindex { index, .. }
         | Write::CreateIfAbsent { index, .. } => index,
-        Write::Delete { .. } => &[],
+        Write::Delete { .. } | Write::AccessLog(_) => &[],
     }
 }
 
-/// The resource a write concerns.
-pub fn write_target(write: &Write) -> (ResourceType, &ResourceId) {
+/// The resource a write concerns (none for an access-log entry).
+pub fn write_target(write: &Write) -> Option<(ResourceType, &ResourceId)> {
     match write {
         Write::Create { resource_type, id, .. }
         | Write::Update { resource_type, id, .. }
         | Write::Delete { resource_type, id, .. }
         | Write::CreateIfAbsent { resource_type, id, .. }
-        | Write::Reindex { resource_type, id, .. } => (*resource_type, id),
+        | Write::Reindex { resource_type, id, .. } => Some((*resource_type, id)),
+        Write::AccessLog(_) => None,
     }
 }
 
@@ -388,6 +397,19 @@ pub fn audit_schema(d: SqlDialect) -> String {
     )
 }
 
+/// The access log's outbox, beside the resources: a request's entry goes in with its writes,
+/// in their transaction, so a write is never stored without its entry; `drain_audit_outbox`
+/// moves entries into the hash chain. Keys only grow (SQLite `AUTOINCREMENT`), so what was
+/// moved can be told by the last key moved.
+pub fn audit_outbox_schema(d: SqlDialect) -> String {
+    let key =
+        if d.serial_key.starts_with("INTEGER") { "INTEGER PRIMARY KEY AUTOINCREMENT" } else { d.serial_key };
+    format!(
+        "CREATE TABLE audit_outbox (id {key}, recorded {int} NOT NULL, patient TEXT, event TEXT NOT NULL);",
+        int = d.int
+    )
+}
+
 /// The index tables. Rows point at `resources.rid`.
 fn index_schema(real: &str) -> String {
     let mut sql = String::new();
@@ -514,6 +536,10 @@ pub trait ResourceStore: Send + Sync + 'static {
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
     /// Entries after `after_seq` in chain order (for verification).
     async fn audit_entries(&self, after_seq: i64, limit: usize) -> StoreResult<Vec<AuditRow>>;
+    /// Moves the outbox's entries (see `Write::AccessLog`) to the end of the chain, in the
+    /// order they were stored; how many. Safe to run on several servers at once and to be
+    /// interrupted: an entry is chained exactly once.
+    async fn drain_audit_outbox(&self) -> StoreResult<usize>;
     /// A patient's entries, newest first ("who looked at my data").
     async fn audit_for_patient(&self, patient: &str, limit: usize) -> StoreResult<Vec<AuditRow>>;
     /// Whether the store answers queries (readiness).

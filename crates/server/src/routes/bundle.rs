@@ -86,7 +86,7 @@ fn dispatch_boxed<'a>(
     headers: HeaderMap,
     body: Body,
 ) -> Dispatched<'a> {
-    Box::pin(async move { dispatch(state, access, &method, &uri, &headers, body, &mut None).await })
+    Box::pin(async move { dispatch(state, access, &method, &uri, &headers, body, &mut None, None).await })
 }
 
 /// The HTTP request an entry stands for.
@@ -494,8 +494,7 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
     // 4. All or nothing. A resource written twice in one transaction is ambiguous (and the
     // specification forbids it).
     let mut touched = std::collections::HashSet::new();
-    for w in &writes {
-        let (ty, id) = helse_store::write_target(w);
+    for (ty, id) in writes.iter().filter_map(helse_store::write_target) {
         let key = (ty, id.clone());
         if !touched.insert(key.clone()) {
             return Err(FhirError::BadRequest(format!(
@@ -504,7 +503,7 @@ async fn transaction(ctx: &Ctx<'_>, entries: &[Value]) -> Result<FhirResponse, F
             )));
         }
     }
-    let outcomes = ctx.state.store.write_all(writes).await?;
+    let outcomes = crate::routes::fhir::write_all_logged(ctx, writes).await?;
 
     // 5. Reads see the committed state; answers in the entries' order.
     let mut out = Vec::with_capacity(entries.len());

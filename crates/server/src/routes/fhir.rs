@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     pub presentation: &'a Presentation,
     /// `Prefer: handling=strict`.
     pub strict: bool,
+    /// The request's access-log entry, for the writes that store it with them (none for a
+    /// batch's entries: the batch has one entry, stored after it).
+    pub log: Option<(&'a crate::audit::RequestLog<'a>, &'a Interaction)>,
 }
 
 impl Ctx<'_> {
@@ -86,10 +89,13 @@ pub async fn handle(
     let timeout = state.limits.request_timeout;
     let mut seen = None;
     // A refused token is logged as an anonymous attempt.
+    let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
+    let log =
+        crate::audit::RequestLog { method: &method, uri: &uri, peer, purpose, written: Default::default() };
     let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)) {
         Err(e) => (Access::Anonymous, e.into_response()),
         Ok(access) => {
-            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut seen);
+            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut seen, Some(&log));
             let response = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => e.into_response(),
@@ -105,13 +111,16 @@ pub async fn handle(
         response = e.into_response();
     }
     // Every request but the CapabilityStatement goes into the access log; one that may
-    // change data is answered only once its entry is stored (see `audit`).
-    let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
+    // change data is answered only once its entry is stored (see `audit`) — with its writes,
+    // when it wrote.
     // Emergency access is never left to a queue that a crash could lose.
     let emergency = access.person().is_some_and(|p| p.emergency.is_some());
     let reads_only = (method == Method::GET || method == Method::HEAD) && !emergency;
     let status = response.status().as_u16();
-    if let Some(record) = crate::audit::entry(&access, &method, &uri, seen.as_ref(), peer, purpose, status)
+    if log.was_written() {
+        state.audit.nudge();
+    } else if let Some(record) =
+        crate::audit::entry(&access, &method, &uri, seen.as_ref(), peer, purpose, status)
         && let Err(e) = state.audit.record(record, !reads_only).await
     {
         response = e.into_response();
@@ -140,6 +149,9 @@ pub fn request_base(state: &AppState, headers: &HeaderMap) -> String {
     }
 }
 
+// The request's parts as axum hands them over, plus what the caller learns back (`seen`)
+// and the access-log entry writes carry (`log`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn dispatch(
     state: &AppState,
     access: &Access,
@@ -148,6 +160,7 @@ pub(crate) async fn dispatch(
     headers: &HeaderMap,
     body: Body,
     seen: &mut Option<Interaction>,
+    log: Option<&crate::audit::RequestLog<'_>>,
 ) -> Result<Response, FhirError> {
     let path = uri.path().strip_prefix("/fhir").unwrap_or("");
     let mut query: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(uri)
@@ -196,7 +209,17 @@ pub(crate) async fn dispatch(
     };
     let base = request_base(state, headers);
     let strict = prefer(headers, "handling") == Some("strict");
-    let ctx = Ctx { state, access, base, query: &query, headers, presentation: &presentation, strict };
+    let logged_as = interaction.clone();
+    let ctx = Ctx {
+        state,
+        access,
+        base,
+        query: &query,
+        headers,
+        presentation: &presentation,
+        strict,
+        log: log.map(|l| (l, &logged_as)),
+    };
 
     let needs_body = matches!(
         interaction,
@@ -431,6 +454,30 @@ async fn vread(
     }
 }
 
+/// One write with the request's access-log entry, in one transaction.
+async fn write_logged(ctx: &Ctx<'_>, write: Write) -> Result<WriteOutcome, FhirError> {
+    let mut outcomes = write_all_logged(ctx, vec![write]).await?;
+    Ok(outcomes.swap_remove(0))
+}
+
+/// A request's writes and its access-log entry, in one transaction: the entry is stored
+/// exactly when the writes are (and marked written, so the request adds no other).
+pub(crate) async fn write_all_logged(
+    ctx: &Ctx<'_>,
+    mut writes: Vec<Write>,
+) -> Result<Vec<WriteOutcome>, FhirError> {
+    let Some((log, interaction)) = ctx.log else { return Ok(ctx.state.store.write_all(writes).await?) };
+    let Some(record) = log.entry(ctx.access, interaction, 200) else {
+        return Ok(ctx.state.store.write_all(writes).await?);
+    };
+    let n = writes.len();
+    writes.push(Write::AccessLog(record));
+    let mut outcomes = ctx.state.store.write_all(writes).await?;
+    outcomes.truncate(n);
+    log.written.store(true, std::sync::atomic::Ordering::Release);
+    Ok(outcomes)
+}
+
 /// The response to a successful write, shaped by `Prefer: return=`.
 fn written(ctx: &Ctx<'_>, status: StatusCode, v: &StoredVersion) -> FhirResponse {
     let payload = match ctx.prefer("return") {
@@ -480,7 +527,7 @@ async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<Fh
     reach::check_write(ctx.state, ctx.access, ty, None, Some(&resource)).await?;
     let id = ResourceId::new_random(uuid::Uuid::new_v4());
     let index = helse_search::index_entries(&resource);
-    let outcome = ctx.state.store.write(Write::Create { resource_type: ty, id, resource, index }).await?;
+    let outcome = write_logged(ctx, Write::Create { resource_type: ty, id, resource, index }).await?;
     let v = outcome.version().expect("create writes a version");
     Ok(written(ctx, StatusCode::CREATED, v))
 }
@@ -524,7 +571,7 @@ async fn update(
     if ctx.header(header::IF_NONE_MATCH).is_some_and(|v| v.trim() == "*") {
         let index = helse_search::index_entries(&resource);
         let write = Write::CreateIfAbsent { resource_type: ty, id: id.clone(), resource, index };
-        return match ctx.state.store.write(write).await? {
+        return match write_logged(ctx, write).await? {
             WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, &v)),
             _ => Err(FhirError::PreconditionFailed(format!("{ty}/{id} exists already (If-None-Match: *)"))),
         };
@@ -542,11 +589,8 @@ async fn store_update(
     if_match: Option<u64>,
 ) -> Result<FhirResponse, FhirError> {
     let index = helse_search::index_entries(&resource);
-    let outcome = ctx
-        .state
-        .store
-        .write(Write::Update { resource_type: ty, id, resource, method, if_match, index })
-        .await?;
+    let outcome =
+        write_logged(ctx, Write::Update { resource_type: ty, id, resource, method, if_match, index }).await?;
     match &outcome {
         WriteOutcome::Created(v) => Ok(written(ctx, StatusCode::CREATED, v)),
         WriteOutcome::Updated(v) => Ok(written(ctx, StatusCode::OK, v)),
@@ -674,8 +718,7 @@ async fn delete(ctx: &Ctx<'_>, ty: ResourceType, id: ResourceId) -> Result<FhirR
     {
         reach::check_write(ctx.state, ctx.access, ty, Some(&old), None).await?;
     }
-    let outcome =
-        ctx.state.store.write(Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
+    let outcome = write_logged(ctx, Write::Delete { resource_type: ty, id: id.clone(), if_match }).await?;
     Ok(match &outcome {
         WriteOutcome::Deleted(v) => deleted_outcome(&format!("deleted {ty}/{id}"), Some(v)),
         _ => deleted_outcome(&format!("{ty}/{id} did not exist; nothing was deleted"), None),
