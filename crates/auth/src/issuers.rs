@@ -1,6 +1,8 @@
 //! External OpenID Connect issuers this server trusts: a token an issuer signed (checked
 //! against the public keys it publishes as a JWK Set) is accepted like one of our own, for
-//! the scopes it carries.
+//! the scopes it carries. A token about a person says who they are by `fhirUser`, or as
+//! Norway's identity providers do: ID-porten's `pid` (a patient, by national identity
+//! number) and HelseID's HPR number (health personnel); the server finds them in the record.
 
 use serde::Deserialize;
 
@@ -25,6 +27,15 @@ pub struct ExternalClaims {
     pub scope: Option<String>,
     #[serde(default)]
     pub scp: Option<Vec<String>>,
+    /// Who the person is in the record, when the issuer knows (`Patient/…`, `Practitioner/…`).
+    #[serde(default, rename = "fhirUser")]
+    pub fhir_user: Option<String>,
+    /// ID-porten: the person's national identity number (fødselsnummer or D-nummer).
+    #[serde(default)]
+    pub pid: Option<String>,
+    /// HelseID: the health professional's HPR number.
+    #[serde(default, rename = "helseid://claims/hpr/hpr_number")]
+    pub hpr_number: Option<String>,
 }
 
 impl ExternalClaims {

@@ -93,7 +93,7 @@ pub fn origin(base: &str) -> &str {
 
 /// The access an `Authorization` header grants for requests to `base`: a token this server
 /// issued, or one from a trusted external issuer.
-pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result<Access, FhirError> {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result<Access, FhirError> {
     let Some(keys) = &state.token_keys else { return Ok(Access::Unrestricted) };
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Access::Anonymous) };
     let token = value
@@ -108,7 +108,17 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result
     let (client_id, scope, person) = match state.trusted_issuers.iter().find(|t| t.issuer == issuer) {
         Some(external) => {
             let claims = external.verify(token, base).map_err(refused)?;
-            (format!("{}@{}", claims.sub, external.issuer), claims.scopes(), None)
+            let client_id = format!("{}@{}", claims.sub, external.issuer);
+            let person = match external_person(state, &claims).await? {
+                Some((role, fhir_user)) => {
+                    let patient = (role == Role::Patient)
+                        .then(|| fhir_user.strip_prefix("Patient/").map(str::to_owned))
+                        .flatten();
+                    Some((client_id.clone(), role, Some(fhir_user), patient))
+                }
+                None => None,
+            };
+            (client_id, claims.scopes(), person)
         }
         None => {
             let claims = keys.verify(token, origin(base), base).map_err(refused)?;
@@ -136,6 +146,41 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, base: &str) -> Result
         }
     };
     Ok(Access::Client { client_id, grant, person })
+}
+
+/// Who the person an external token is about is in the record, and so their role: by
+/// `fhirUser`, else by ID-porten's national identity number or HelseID's HPR number. A
+/// person the record does not know is refused (403), never taken for a backend system.
+async fn external_person(
+    state: &AppState,
+    claims: &helse_auth::issuers::ExternalClaims,
+) -> Result<Option<(Role, String)>, FhirError> {
+    use helse_norway::systems;
+    let unknown = || FhirError::Forbidden("the person this token is about is not in the record".into());
+    let found = if let Some(reference) = &claims.fhir_user {
+        Some(
+            reference.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/"),
+        )
+    } else if let Some(pid) = &claims.pid {
+        let ids = format!("{}|{pid},{}|{pid}", systems::FODSELSNUMMER, systems::D_NUMMER);
+        Some(crate::reach::find_one(state, "Patient", "identifier", &ids).await?.ok_or_else(unknown)?)
+    } else if let Some(hpr) = &claims.hpr_number {
+        let ids = format!("{}|{hpr}", systems::HPR_NUMMER);
+        Some(crate::reach::find_one(state, "Practitioner", "identifier", &ids).await?.ok_or_else(unknown)?)
+    } else {
+        None
+    };
+    let Some(reference) = found else { return Ok(None) };
+    let role = match reference.split('/').next() {
+        Some("Patient") => Role::Patient,
+        Some("Practitioner") => Role::Practitioner,
+        _ => {
+            return Err(FhirError::Forbidden(format!(
+                "fhirUser '{reference}' is not a Patient or Practitioner"
+            )));
+        }
+    };
+    Ok(Some((role, reference)))
 }
 
 /// The reason given for emergency access (UTF-8, or percent-encoded UTF-8).

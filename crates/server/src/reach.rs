@@ -202,6 +202,20 @@ async fn find(
     Ok(state.store.search(&query).await?.0.into_iter().map(|(_, v)| v).collect())
 }
 
+/// `Type/id` of the one resource a search finds (none, or more than one: `None`).
+pub async fn find_one(
+    state: &AppState,
+    ty: &str,
+    param: &str,
+    value: &str,
+) -> Result<Option<String>, FhirError> {
+    let found = find(state, ty, &[(param, value.to_owned())]).await?;
+    Ok(match found.as_slice() {
+        [one] => Some(format!("{ty}/{}", one.id)),
+        _ => None,
+    })
+}
+
 /// Search clauses from URL-style parameters; `None` if any was not understood (dropping one
 /// would widen the search).
 fn clauses(ty: &str, params: &[(&str, String)]) -> Option<Vec<Clause>> {

@@ -92,7 +92,7 @@ pub async fn handle(
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
     let log =
         crate::audit::RequestLog { method: &method, uri: &uri, peer, purpose, written: Default::default() };
-    let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)) {
+    let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)).await {
         Err(e) => (Access::Anonymous, e.into_response()),
         Ok(access) => {
             let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut seen, Some(&log));

@@ -501,7 +501,7 @@ async fn tokens_from_a_trusted_issuer_are_accepted(backend: Backend) {
         c.trusted_issuers = vec![trusted];
     })
     .await;
-    admin_with_data(&server).await;
+    let admin = admin_with_data(&server).await;
     let minted = |key: &str, iss: &str, aud: &str, scopes: Value| {
         let mut claims = json!({"iss": iss, "sub": "integration", "aud": aud, "exp": now_seconds() + 60});
         match scopes {
@@ -518,6 +518,43 @@ async fn tokens_from_a_trusted_issuer_are_accepted(backend: Backend) {
     // Scopes as a list (`scp`), as some issuers write them.
     let listed = minted(CLIENT_KEY, "https://idp.example", &base, json!(["system/Observation.rs"]));
     assert_eq!(call(&server, &listed, "GET", "Observation/o1", None).await.status, 200);
+    // People, as Norway's identity providers name them: ID-porten's `pid` (a patient, found
+    // by national identity number) and HelseID's HPR number (health personnel).
+    for (path, body) in [
+        (
+            "Patient/p1",
+            json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Nordmann"}],
+            "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": "05058012345"}]}),
+        ),
+        ("Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
+        (
+            "Practitioner/d1",
+            json!({"resourceType": "Practitioner", "id": "d1",
+            "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.4", "value": "9144889"}]}),
+        ),
+    ] {
+        assert!(call(&server, &admin, "PUT", path, Some(&body)).await.status < 300, "{path}");
+    }
+    let person = |extra: Value, scope: &str| {
+        let mut claims = json!({"iss": "https://idp.example", "sub": "person", "aud": base, "exp": now_seconds() + 60, "scope": scope});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        assertion(CLIENT_KEY, &claims)
+    };
+    let kari = person(json!({"pid": "05058012345"}), "openid patient/*.rs system/*.rs");
+    assert_eq!(call(&server, &kari, "GET", "Patient/p1", None).await.status, 200);
+    assert_eq!(call(&server, &kari, "GET", "Observation/o1", None).await.status, 200, "her own");
+    assert_eq!(
+        call(&server, &kari, "GET", "Patient/p2", None).await.status,
+        404,
+        "not hers; system/ dropped"
+    );
+    let doctor = person(json!({"helseid://claims/hpr/hpr_number": "9144889"}), "user/*.rs");
+    let r = call(&server, &doctor, "GET", "Patient/p1", None).await;
+    assert_eq!(r.status, 403, "no care relationship: {}", r.text);
+    let stranger = person(json!({"pid": "01010112345"}), "patient/*.rs");
+    assert_eq!(call(&server, &stranger, "GET", "Patient/p1", None).await.status, 403, "not in the record");
     for (what, token) in [
         ("signed with another key", minted(OTHER_KEY, "https://idp.example", &base, json!("system/*.rs"))),
         (
