@@ -6,9 +6,8 @@ use helse_store::{AUDIT_GENESIS, ResourceStore, audit_hash};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
-    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
-    store: String,
+    #[command(flatten)]
+    store: crate::stores::StoreArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -27,7 +26,7 @@ enum Action {
 }
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store).await?;
+    let store = crate::stores::open(&args.store.store).await?;
     let result = match args.action {
         Action::Verify => verify(store.as_ref()).await,
         Action::Patient { id, limit } => {

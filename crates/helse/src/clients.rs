@@ -14,9 +14,8 @@ use helse_store::ResourceStore;
 
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
-    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
-    store: String,
+    #[command(flatten)]
+    store: crate::stores::StoreArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -48,7 +47,7 @@ enum Action {
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store).await?;
+    let store = crate::stores::open(&args.store.store).await?;
     let result = act(store.as_ref(), args.action).await;
     store.close().await;
     result

@@ -7,9 +7,8 @@ use helse_server::emergency::{EMERGENCY_KEY_PREFIX, Review, list, review};
 
 #[derive(Debug, Args)]
 pub struct EmergencyArgs {
-    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
-    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
-    store: String,
+    #[command(flatten)]
+    store: crate::stores::StoreArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -36,7 +35,7 @@ enum Action {
 }
 
 pub async fn run(args: EmergencyArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store).await?;
+    let store = crate::stores::open(&args.store.store).await?;
     let result = async {
         match args.action {
             Action::List { all } => {

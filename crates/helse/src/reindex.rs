@@ -10,16 +10,15 @@ use helse_store::{Write, WriteOutcome};
 
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
-    /// Store: `sqlite:PATH` or `postgres://…`.
-    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
-    store: String,
+    #[command(flatten)]
+    store: crate::stores::StoreArg,
     /// Resources read and rewritten per batch.
     #[arg(long, default_value_t = 500)]
     batch: usize,
 }
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store).await?;
+    let store = crate::stores::open(&args.store.store).await?;
     let total = store.count_current().await?;
     let started = Instant::now();
     let (mut done, mut skipped, mut after) = (0u64, 0u64, 0i64);

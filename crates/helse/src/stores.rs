@@ -5,6 +5,14 @@ use std::sync::Arc;
 use helse_server::SqliteDurability;
 use helse_store::{ResourceStore, StoreLocation};
 
+/// `--store` of the commands that work on a store directly.
+#[derive(Debug, clap::Args)]
+pub struct StoreArg {
+    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
+    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
+    pub store: String,
+}
+
 pub async fn open(location: &str) -> anyhow::Result<Arc<dyn ResourceStore>> {
     Ok(helse_server::open_store(&StoreLocation::parse(location)?, SqliteDurability::Full, 8).await?)
 }

@@ -10,9 +10,8 @@ use helse_store::ResourceStore;
 
 #[derive(Debug, Args)]
 pub struct UserArgs {
-    /// Store: `sqlite:PATH` or `postgres://user@host/db`.
-    #[arg(long, env = "HELSE_STORE", default_value = "sqlite:./helse-data/helse.db")]
-    store: String,
+    #[command(flatten)]
+    store: crate::stores::StoreArg,
     #[command(subcommand)]
     action: Action,
 }
@@ -40,7 +39,7 @@ enum Action {
 }
 
 pub async fn run(args: UserArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store).await?;
+    let store = crate::stores::open(&args.store.store).await?;
     let result = act(store.as_ref(), args.action).await;
     store.close().await;
     result
