@@ -161,12 +161,28 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     let store = state.store.as_ref();
     // Who: a password, or the ticket of a sign-in moments ago (when picking a patient).
     let user = match (field("ticket"), field("username"), field("password")) {
+        // A ticket is good for the authorization request it was issued in only.
         (Some(ticket), _, _) => match store.kv_get(&ticket_key(ticket), now).await {
-            Ok(Some(username)) => load_user(&state, &username).await,
+            Ok(Some(held)) => match held.split_once('\n') {
+                Some((username, request)) if request == ticket_binding(&req) => {
+                    load_user(&state, username).await
+                }
+                _ => None,
+            },
             _ => None,
         },
         (None, Some(username), Some(password)) => {
-            match load_user(&state, username).await.filter(|u| verify_password(password, &u.password_hash)) {
+            // An unknown name costs as much as a wrong password, so timing tells no names.
+            let user = load_user(&state, username).await;
+            let stored = user.as_ref().map(|u| u.password_hash.clone());
+            // Hashing takes a few hundred milliseconds: off the request threads.
+            let password = password.to_owned();
+            let matches = tokio::task::spawn_blocking(move || {
+                verify_password(&password, stored.as_deref().unwrap_or_else(|| unknown_user_hash()))
+            })
+            .await
+            .unwrap_or(false);
+            match user.filter(|_| matches) {
                 Some(u) => Some(u),
                 None => {
                     tracing::info!("sign-in refused");
@@ -221,7 +237,8 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
             None => {
                 let ticket = new_code();
                 let until = Instant::from_millis(now.millis() + LOGIN_TICKET_SECONDS * 1000);
-                if let Err(e) = store.kv_put(&ticket_key(&ticket), &user.username, Some(until)).await {
+                let held = format!("{}\n{}", user.username, ticket_binding(&req));
+                if let Err(e) = store.kv_put(&ticket_key(&ticket), &held, Some(until)).await {
                     return crate::error::FhirError::from(e).into_response();
                 }
                 let names = patient_names(&state, &candidates).await;
@@ -258,6 +275,19 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
 
 fn ticket_key(ticket: &str) -> String {
     format!("oauth-login/{ticket}")
+}
+
+/// What a ticket is bound to: the app, where it gets the code, and its PKCE challenge.
+fn ticket_binding(req: &AuthRequest) -> String {
+    format!("{} {} {}", req.client_id, req.redirect_uri, req.code_challenge)
+}
+
+/// A hash no password matches, made at full cost, to verify against for unknown names.
+fn unknown_user_hash() -> &'static String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        helse_auth::users::hash_password(&helse_auth::new_secret(), helse_auth::users::PASSWORD_ITERATIONS)
+    })
 }
 
 async fn load_user(state: &AppState, username: &str) -> Option<User> {
