@@ -255,6 +255,7 @@ pub fn authorize(access: &Access, interaction: &Interaction, headers: &HeaderMap
             access.require(target.as_str(), Search)
         }
         I::Everything(ty, _) => access.require(ty.as_str(), Read),
+        I::Summary(_) => access.require("Patient", Read),
         I::AccessLog(_) => {
             access.require("Patient", Read)?;
             access.require("AuditEvent", Search)

@@ -225,7 +225,8 @@ fn action(kind: InteractionKind) -> &'static str {
         | K::HistoryInstance
         | K::HistoryType
         | K::HistorySystem
-        | K::Everything => "R",
+        | K::Everything
+        | K::Summary => "R",
         K::Update | K::Patch => "U",
         K::Delete => "D",
         _ => "E",
@@ -249,7 +250,7 @@ fn subject_of(
         | I::HistoryInstance(t, id)
         | I::Everything(t, id)
         | I::Validate(t, Some(id)) => Some((t.to_string(), id.to_string())),
-        I::AccessLog(id) => Some(("Patient".to_owned(), id.to_string())),
+        I::AccessLog(id) | I::Summary(id) => Some(("Patient".to_owned(), id.to_string())),
         I::CompartmentSearch { compartment, id, .. } => Some((compartment.to_string(), id.to_string())),
         _ => None,
     };

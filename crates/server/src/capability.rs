@@ -40,6 +40,7 @@ pub fn capability_statement(base_url: Option<&str>, secured: bool) -> Value {
             let mut operations = vec![json!({"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"})];
             if *ty == "Patient" {
                 operations.push(everything.clone());
+                operations.push(json!({"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}));
                 // Ours: who accessed the patient's record (the access log).
                 operations.push(json!({"name": "access-log", "definition": "https://fhir.helse.example/OperationDefinition/Patient-access-log"}));
             }

@@ -32,6 +32,8 @@ pub enum Interaction {
     Everything(ResourceType, ResourceId),
     /// `GET /Patient/123/$access-log`: who accessed the patient's record.
     AccessLog(ResourceId),
+    /// `GET /Patient/123/$summary`: the patient summary document (IPS).
+    Summary(ResourceId),
     /// `POST /` with a `batch` or `transaction` Bundle.
     Bundle,
     /// Bulk Data kick-off: `$export`, `Patient/$export`, `Group/{id}/$export`.
@@ -61,6 +63,7 @@ impl Interaction {
             CompartmentSearch { .. } => InteractionKind::SearchType,
             Everything(..) => InteractionKind::Everything,
             AccessLog(_) => InteractionKind::SearchType,
+            Summary(_) => InteractionKind::Summary,
             Bundle => InteractionKind::Batch,
             Export(_) | ExportStatus(_) | ExportCancel(_) | ExportFile(..) => InteractionKind::Export,
         }
@@ -83,13 +86,14 @@ pub enum InteractionKind {
     HistorySystem,
     Validate,
     Everything,
+    Summary,
     Batch,
     Export,
     Other,
 }
 
 impl InteractionKind {
-    pub const ALL: [InteractionKind; 16] = [
+    pub const ALL: [InteractionKind; 17] = [
         InteractionKind::Capabilities,
         InteractionKind::Read,
         InteractionKind::Vread,
@@ -103,6 +107,7 @@ impl InteractionKind {
         InteractionKind::HistorySystem,
         InteractionKind::Validate,
         InteractionKind::Everything,
+        InteractionKind::Summary,
         InteractionKind::Batch,
         InteractionKind::Export,
         InteractionKind::Other,
@@ -134,6 +139,7 @@ impl InteractionKind {
             InteractionKind::HistorySystem => "history-system",
             InteractionKind::Validate => "validate",
             InteractionKind::Everything => "everything",
+            InteractionKind::Summary => "summary",
             InteractionKind::Batch => "batch",
             InteractionKind::Export => "export",
             InteractionKind::Other => "other",
@@ -260,6 +266,16 @@ pub fn parse(method: &Method, path: &str, has_query: bool) -> Result<Interaction
                 _ => not_allowed(),
             }
         }
+        [ty, id, "$summary"] => {
+            let (ty, id) = (resource_type(ty)?, resource_id(id)?);
+            match (m, ty.as_str()) {
+                ("GET", "Patient") => Ok(Summary(id)),
+                ("GET", _) => {
+                    Err(FhirError::NotSupported(format!("$summary is defined for Patient, not {ty}")))
+                }
+                _ => not_allowed(),
+            }
+        }
         [ty, id, "$access-log"] => {
             let (ty, id) = (resource_type(ty)?, resource_id(id)?);
             match (m, ty.as_str()) {
@@ -328,6 +344,8 @@ mod tests {
         check("GET", "Patient/1/2/3/4/5", "404");
         check("GET", "Observation/1/$everything", "400");
         check("GET", "Patient/1/$access-log", "AccessLog(\"1\"");
+        check("GET", "Patient/1/$summary", "Summary(\"1\"");
+        check("GET", "Observation/1/$summary", "400");
         check("POST", "Patient/1/$access-log", "405");
         check("GET", "Patient/1/Nonsense", "404");
     }

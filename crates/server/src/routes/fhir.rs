@@ -272,6 +272,7 @@ pub(crate) async fn dispatch(
         }
         Interaction::Everything(ty, id) => search::everything(&ctx, ty, &id).await?,
         Interaction::AccessLog(id) => super::access_log::search(&ctx, &id).await?,
+        Interaction::Summary(id) => super::summary::summary(&ctx, &id).await?,
         Interaction::Bundle => {
             super::bundle::process(&ctx, expect_resource(body.expect("read above"))?).await?
         }

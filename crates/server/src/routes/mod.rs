@@ -11,6 +11,7 @@ pub mod history;
 pub mod oauth;
 pub mod paging;
 pub mod search;
+pub mod summary;
 
 use std::sync::Arc;
 

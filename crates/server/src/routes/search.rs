@@ -236,32 +236,25 @@ fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirErro
 /// Most resources `$everything` returns; a patient with more needs bulk export.
 const MAX_EVERYTHING: usize = 50_000;
 
-/// `Patient/{id}/$everything`: the patient and every resource in its compartment, optionally
-/// narrowed by `_type` and `_since`, paged with `_count`/`_offset`.
-pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirResponse, FhirError> {
+/// A patient (checked against the reach) and the resources of its compartment of the types
+/// `wanted` accepts that the access may read — without what it may not see (another
+/// patient's too, blocked). For `$everything` and `$summary`.
+pub(crate) async fn compartment(
+    ctx: &Ctx<'_>,
+    ty: ResourceType,
+    id: &ResourceId,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<(StoredVersion, Vec<StoredVersion>), FhirError> {
     let patient = match ctx.state.store.read(ty, id).await? {
         None => return Err(FhirError::NotFound(format!("{ty}/{id}"))),
         Some(v) if v.is_deleted() => return Err(FhirError::Gone(format!("{ty}/{id}"))),
         Some(v) => v,
     };
     crate::reach::check_read(ctx.state, ctx.access, &patient).await?;
-    let types: Option<Vec<&str>> = ctx.param("_type").map(|t| t.split(',').map(str::trim).collect());
-    let since = ctx
-        .param("_since")
-        .map(|s| {
-            helse_fhir_r4::parse_date_range(s)
-                .ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not an instant")))
-        })
-        .transpose()?;
     // The compartment is every resource with a reference to the patient through one of its
     // type's compartment parameters: one lookup of the references to the patient, then one
     // read of those resources, rather than a search per member type.
     let definitions = helse_search::search_parameters();
-    let wanted = |member: &str| {
-        member != ty.as_str()
-            && types.as_ref().is_none_or(|t| t.contains(&member))
-            && ctx.access.can(member, Permission::Read)
-    };
     let mut keys: Vec<i64> = ctx
         .state
         .store
@@ -269,7 +262,9 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
         .await?
         .into_iter()
         .filter(|(member, param, _)| {
-            wanted(member)
+            member != ty.as_str()
+                && wanted(member)
+                && ctx.access.can(member, Permission::Read)
                 && definitions.compartment_params(ty.as_str(), member).is_some_and(|ps| ps.contains(param))
         })
         .map(|(_, _, rid)| rid)
@@ -281,17 +276,27 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
             "more than {MAX_EVERYTHING} resources; use bulk export ($export) for this patient"
         )));
     }
-    let members: Vec<StoredVersion> = ctx
-        .state
-        .store
-        .read_keys(&keys)
-        .await?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| since.is_none_or(|r| v.last_updated.millis() >= r.start))
-        .collect();
-    // What the patient blocked, or what is another patient's too, is left out for a person.
-    let mut members = crate::reach::keep_visible(ctx.state, ctx.access, members).await?;
+    let members: Vec<StoredVersion> =
+        ctx.state.store.read_keys(&keys).await?.into_iter().map(|(_, v)| v).collect();
+    let members = crate::reach::keep_visible(ctx.state, ctx.access, members).await?;
+    Ok((patient, members))
+}
+
+/// `Patient/{id}/$everything`: the patient and every resource in its compartment, optionally
+/// narrowed by `_type` and `_since`, paged with `_count`/`_offset`.
+pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Result<FhirResponse, FhirError> {
+    let types: Option<Vec<&str>> = ctx.param("_type").map(|t| t.split(',').map(str::trim).collect());
+    let since = ctx
+        .param("_since")
+        .map(|s| {
+            helse_fhir_r4::parse_date_range(s)
+                .ok_or_else(|| FhirError::BadRequest(format!("_since '{s}' is not an instant")))
+        })
+        .transpose()?;
+    let (patient, members) =
+        compartment(ctx, ty, id, |member| types.as_ref().is_none_or(|t| t.contains(&member))).await?;
+    let mut members: Vec<StoredVersion> =
+        members.into_iter().filter(|v| since.is_none_or(|r| v.last_updated.millis() >= r.start)).collect();
     let notes = crate::reach::patient_notes(ctx.state, ctx.access, id.as_str()).await?;
     // Grouped by type, each type in key order (the order of the keys read).
     members.sort_by_key(|v| v.resource_type.as_str());

@@ -9,3 +9,4 @@ mod official_examples;
 mod people;
 mod rest;
 mod search;
+mod summary;

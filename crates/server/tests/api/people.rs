@@ -731,6 +731,12 @@ async fn blocks_hide_what_the_patient_blocked_on_every_path(backend: Backend) {
     assert_eq!(ids(&rev), ["Condition/kari-flu", "Patient/kari"]);
     let code = call(&server, &gp, "GET", "Condition?patient=kari&code=35489007", None, &[]).await.json();
     assert_eq!(code["total"], 0);
+    let summary = call(&server, &gp, "GET", "Patient/kari/$summary", None, &[]).await;
+    assert_eq!(summary.status, 200, "{}", summary.text);
+    assert!(
+        summary.text.contains("Condition/kari-flu") && !summary.text.contains("kari-psych"),
+        "the summary leaves it out"
+    );
     // Her block on Observations names only the stranger: the GP still sees them.
     assert_eq!(
         ids(&call(&server, &gp, "GET", "Observation?patient=kari", None, &[]).await.json()),
@@ -752,6 +758,18 @@ async fn blocks_hide_what_the_patient_blocked_on_every_path(backend: Backend) {
     let everything = call(&server, &stranger, "GET", "Patient/kari/$everything", None, &reason).await.json();
     assert!(!ids(&everything).iter().any(|i| i == "Condition/kari-psych" || i == "Observation/kari-obs"));
     assert!(outcome_texts(&everything).contains("blocked"));
+    let summary = call(&server, &stranger, "GET", "Patient/kari/$summary", None, &reason).await;
+    assert_eq!(summary.status, 200, "{}", summary.text);
+    assert!(
+        summary.text.contains("Sperret informasjon") && !summary.text.contains("kari-psych"),
+        "{}",
+        summary.text
+    );
+    assert_eq!(
+        call(&server, &stranger, "GET", "Patient/kari/$summary", None, &[]).await.status,
+        403,
+        "not without a reason"
+    );
     server.stop().await;
 }
 
