@@ -22,8 +22,9 @@ pub struct BenchArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// `crud` (create/read/update and a 1,000-entry transaction) or `search` (the
-    /// patient-level searches of a loaded population: see bench_search.rs).
+    /// `crud` (create/read/update and a 1,000-entry transaction), `search` (the
+    /// patient-level searches of a loaded population: see bench_search.rs) or `summary` (the
+    /// patient summary of a 5,000-resource record: see bench_summary.rs).
     #[arg(long, default_value = "crud")]
     suite: String,
 }
@@ -162,7 +163,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.suite.as_str() {
         "crud" => {}
         "search" => return crate::bench_search::run(&args.url, args.connections, args.seconds).await,
-        other => bail!("--suite must be crud or search, not {other}"),
+        "summary" => return crate::bench_summary::run(&args.url, args.connections, args.seconds).await,
+        other => bail!("--suite must be crud, search or summary, not {other}"),
     }
     let target = std::sync::Arc::new(parse_url(&args.url)?);
     let mut probe = connect(&target).await.with_context(|| format!("cannot reach {}", args.url))?;

@@ -21,7 +21,7 @@ struct Sample {
 
 type Query = fn(&Sample) -> String;
 
-const QUERIES: [(&str, Query); 6] = [
+const QUERIES: [(&str, Query); 7] = [
     ("patient by identifier", |p| format!("Patient?identifier={}", encode(&p.identifier))),
     ("patient by name prefix", |p| format!("Patient?name={}", &p.family[..3.min(p.family.len())])),
     ("observations by code+date", |p| {
@@ -37,6 +37,7 @@ const QUERIES: [(&str, Query); 6] = [
         format!("Observation?encounter.subject:Patient.identifier={}&_count=50", encode(&p.identifier))
     }),
     ("$everything (whole record)", |p| format!("Patient/{}/$everything?_count=1000", p.id)),
+    ("$summary (patient summary)", |p| format!("Patient/{}/$summary", p.id)),
 ];
 
 fn encode(s: &str) -> String {

@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod bench_search;
+mod bench_summary;
 mod clients;
 mod config;
 mod emergency;

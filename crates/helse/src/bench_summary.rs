@@ -1,0 +1,129 @@
+//! `helse bench --suite summary`: the patient summary of a patient with a long record.
+//! Loads one patient with 5,000 resources (lab results over 200 codes, vital signs,
+//! encounters, conditions, medications, immunizations, allergies) through batches, then
+//! asks for `Patient/{id}/$summary` on every connection for the given time and prints
+//! p50/p99 (issue 6's target: under 100 ms).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::bench::{Target, connect, parse_url, percentile, send};
+
+/// Resources in the record, the Patient included.
+const RECORD: usize = 5_000;
+
+fn record(patient: &str) -> Vec<Value> {
+    let subject = json!({"reference": format!("Patient/{patient}")});
+    let day = |i: usize| {
+        format!("20{:02}-{:02}-{:02}T08:00:00Z", 5 + (i / 336) % 20, 1 + (i / 28) % 12, 1 + i % 28)
+    };
+    let mut out = vec![
+        json!({"resourceType": "Patient", "id": patient, "name": [{"family": "Langjournal"}], "birthDate": "1940-01-01"}),
+    ];
+    let mut i = 0;
+    while out.len() < RECORD {
+        i += 1;
+        let id = format!("{patient}-{i}");
+        let r = match i % 25 {
+            0 => json!({"resourceType": "Encounter", "id": id, "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "subject": subject, "period": {"start": day(i), "end": day(i)}}),
+            1 => json!({"resourceType": "Condition", "id": id, "subject": subject,
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": if i % 2 == 0 { "active" } else { "resolved" }}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": format!("{}", 100_000 + i % 300)}]}, "onsetDateTime": day(i)}),
+            2 => {
+                json!({"resourceType": "MedicationRequest", "id": id, "status": if i % 4 == 2 { "active" } else { "completed" },
+                "intent": "order", "subject": subject, "authoredOn": day(i),
+                "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": format!("C{:02}", i % 90)}]}})
+            }
+            3 => json!({"resourceType": "Immunization", "id": id, "status": "completed", "patient": subject,
+                "vaccineCode": {"coding": [{"system": "http://snomed.info/sct", "code": format!("{}", 200_000 + i % 40)}]}, "occurrenceDateTime": day(i)}),
+            4 if i % 100 == 4 => json!({"resourceType": "AllergyIntolerance", "id": id, "patient": subject,
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": format!("{}", 300_000 + i)}]}}),
+            n => {
+                let (category, code) =
+                    if n % 3 == 0 { ("vital-signs", 8000 + i % 8) } else { ("laboratory", 10_000 + i % 200) };
+                json!({"resourceType": "Observation", "id": id, "status": "final", "subject": subject,
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": format!("{code}-0")}]},
+                    "effectiveDateTime": day(i), "valueQuantity": {"value": (i % 97) as f64 / 3.0, "unit": "mmol/L"}})
+            }
+        };
+        out.push(r);
+    }
+    out
+}
+
+async fn load(target: &Target, patient: &str) -> anyhow::Result<()> {
+    let mut sender = connect(target).await?;
+    for chunk in record(patient).chunks(500) {
+        let entries: Vec<Value> = chunk
+            .iter()
+            .map(|r| {
+                let url = format!(
+                    "{}/{}",
+                    r["resourceType"].as_str().unwrap_or(""),
+                    r["id"].as_str().unwrap_or("")
+                );
+                json!({"resource": r, "request": {"method": "PUT", "url": url}})
+            })
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
+        let (status, body) = send(&mut sender, target, "POST", "", Some(bundle.to_string())).await?;
+        if status != StatusCode::OK {
+            bail!("loading the record answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(url: &str, connections: usize, seconds: u64) -> anyhow::Result<()> {
+    let target = Arc::new(parse_url(url)?);
+    let patient = format!("bench-summary-{}", std::process::id());
+    load(&target, &patient).await?;
+    let path = format!("Patient/{patient}/$summary");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (target, path) = (target.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&target).await?;
+            let (mut latencies, mut entries) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (status, body) = send(&mut sender, &target, "GET", &path, None).await?;
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                if status != StatusCode::OK {
+                    bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
+                }
+                let bundle: Value = serde_json::from_slice(&body)?;
+                entries = bundle["entry"].as_array().map_or(0, |e| e.len());
+            }
+            anyhow::Ok((latencies, entries))
+        }));
+    }
+    let (mut latencies, mut entries) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await??;
+        latencies.extend(l);
+        entries = e;
+    }
+    latencies.sort_unstable();
+    let n = latencies.len();
+    println!(
+        "helse bench --suite summary: a record of {RECORD} resources, {connections} connections, {seconds} s"
+    );
+    println!(
+        "$summary: {n} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {entries} entries in the document",
+        n as f64 / started.elapsed().as_secs_f64(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
+    );
+    Ok(())
+}
