@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod capability;
 pub mod consent;
+pub mod donor;
 pub mod emergency;
 pub mod error;
 pub mod interaction;

@@ -67,6 +67,8 @@ struct Memo {
 struct Identity {
     refs: Vec<String>,
     organisations: Vec<String>,
+    /// Holds an active transplant-coordinator role: reads donor statements of any patient.
+    coordinator: bool,
 }
 
 impl Identity {
@@ -202,6 +204,15 @@ async fn find(
     Ok(state.store.search(&query).await?.0.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Every resource a search finds (up to a thousand), for the server's own decisions.
+pub async fn find_all(
+    state: &AppState,
+    ty: &str,
+    params: &[(&str, String)],
+) -> Result<Vec<StoredVersion>, FhirError> {
+    find(state, ty, params).await
+}
+
 /// `Type/id` of the one resource a search finds (none, or more than one: `None`).
 pub async fn find_one(
     state: &AppState,
@@ -244,11 +255,16 @@ async fn identity(state: &AppState, person: &Person) -> Result<Arc<Identity>, Fh
         .await?;
         for role in roles {
             identity.refs.push(format!("PractitionerRole/{}", role.id));
-            if let Some(org) = body_json(&role)
-                .and_then(|b| b.pointer("/organization/reference").and_then(Value::as_str).map(str::to_owned))
-            {
-                identity.organisations.push(org);
+            let Some(body) = body_json(&role) else { continue };
+            if let Some(org) = body.pointer("/organization/reference").and_then(Value::as_str) {
+                identity.organisations.push(org.to_owned());
             }
+            identity.coordinator |= body["code"].as_array().into_iter().flatten().any(|c| {
+                c["coding"].as_array().into_iter().flatten().any(|x| {
+                    x["system"] == crate::donor::ROLE_SYSTEM
+                        && x["code"] == crate::donor::TRANSPLANT_COORDINATOR
+                })
+            });
         }
     }
     let identity = Arc::new(identity);
@@ -382,10 +398,13 @@ pub async fn sight(state: &AppState, access: &Access, resource: &Value) -> Resul
             }
         }
         Reach::Care(person) => {
+            // Transplant coordinators read donor statements without a care relationship.
+            let coordinating =
+                crate::donor::is_statement(resource) && identity(state, person).await?.coordinator;
             let mut sight = Sight::Visible;
             for owner in &owners {
                 let rules = rules(state, person, owner).await?;
-                if !rules.related && person.emergency.is_none() {
+                if !rules.related && person.emergency.is_none() && !coordinating {
                     return Ok(Sight::NoRelationship);
                 }
                 if rules.blocks.iter().any(|b| b.covers(resource)) {
@@ -448,6 +467,11 @@ pub async fn check_write(
     old: Option<&StoredVersion>,
     new: Option<&Value>,
 ) -> Result<(), FhirError> {
+    for r in old.and_then(body_json).iter().chain(new) {
+        if crate::donor::is_statement(r) {
+            crate::donor::check_writer(access, r)?;
+        }
+    }
     if matches!(access.reach(), Reach::All) || !is_patient_data(ty.as_str()) {
         return Ok(());
     }
@@ -540,7 +564,16 @@ pub async fn restrict_search(
             };
             let rules = rules(state, person, &patient).await?;
             if !rules.related && person.emergency.is_none() {
-                return Err(no_relationship(&patient));
+                // A transplant coordinator finds the patient's donor statements, nothing else.
+                if ty == "Consent" && identity(state, person).await?.coordinator {
+                    clauses.push(Clause(vec![Condition::Token {
+                        param: "category".into(),
+                        system: helse_store::TokenSystem::Is(CONSENT_KIND_SYSTEM.into()),
+                        code: Some(crate::donor::DONATION.into()),
+                    }]));
+                } else {
+                    return Err(no_relationship(&patient));
+                }
             }
             let blocks = rules.blocks.clone();
             narrow(

@@ -407,6 +407,10 @@ pub(crate) fn validated(ty: ResourceType, value: Value) -> Result<Value, FhirErr
     }) {
         return Err(FhirError::Invalid(issues));
     }
+    if crate::donor::is_statement(&value) {
+        crate::donor::check_shape(&value)
+            .map_err(|why| FhirError::Invalid(vec![Issue::error(IssueType::Invalid, why).at("Consent")]))?;
+    }
     Ok(value)
 }
 
@@ -526,6 +530,7 @@ async fn create(ctx: &Ctx<'_>, ty: ResourceType, body: RequestBody) -> Result<Fh
         }
     }
     reach::check_write(ctx.state, ctx.access, ty, None, Some(&resource)).await?;
+    crate::donor::check_single(ctx.state, None, &resource).await?;
     let id = ResourceId::new_random(uuid::Uuid::new_v4());
     let index = helse_search::index_entries(&resource);
     let outcome = write_logged(ctx, Write::Create { resource_type: ty, id, resource, index }).await?;
@@ -589,6 +594,7 @@ async fn store_update(
     method: WriteMethod,
     if_match: Option<u64>,
 ) -> Result<FhirResponse, FhirError> {
+    crate::donor::check_single(ctx.state, Some(id.as_str()), &resource).await?;
     let index = helse_search::index_entries(&resource);
     let outcome =
         write_logged(ctx, Write::Update { resource_type: ty, id, resource, method, if_match, index }).await?;

@@ -5,6 +5,7 @@ mod authorisation;
 mod broken_inputs;
 mod bundles;
 mod concurrency;
+mod donor;
 mod official_examples;
 mod people;
 mod rest;

@@ -40,7 +40,7 @@ async fn put_kv(server: &TestServer, key: &str, value: &impl serde::Serialize) {
 
 /// Registers the app, a backend admin client, and the people, as `helse client add` and
 /// `helse user add` do; returns the admin's token.
-async fn set_up_accounts(server: &TestServer) -> String {
+pub(crate) async fn set_up_accounts(server: &TestServer) -> String {
     let app = Client {
         id: APP.into(),
         name: "Pasientportalen".into(),
@@ -103,7 +103,7 @@ fn observation(id: &str, patient: &str) -> Value {
         "performer": [{"reference": "Practitioner/gp"}]})
 }
 
-fn patient(id: &str, family: &str, born: &str, fnr: &str, gp: Option<&str>) -> Value {
+pub(crate) fn patient(id: &str, family: &str, born: &str, fnr: &str, gp: Option<&str>) -> Value {
     let mut p = json!({"resourceType": "Patient", "id": id, "name": [{"family": family, "given": [id]}],
         "birthDate": born, "identifier": [{"system": FNR_SYSTEM, "value": fnr}]});
     if let Some(gp) = gp {
@@ -125,7 +125,7 @@ fn consent(id: &str, patient: &str, kind: &str, provision: Value) -> Value {
 /// Observations she blocked from "stranger"), her children (one under 16, one not), her
 /// mother (who made Kari her proxy), and Ola, Per and Liv, whom Dr Doc cares for through a
 /// referral, an episode of care and a care team.
-async fn set_up_record(server: &TestServer, admin: &str) {
+pub(crate) async fn set_up_record(server: &TestServer, admin: &str) {
     let today = Instant::now().to_string();
     let year: i32 = today[..4].parse().unwrap();
     let under_16 = format!("{}-01-01", year - 10);
@@ -193,7 +193,7 @@ async fn set_up_record(server: &TestServer, admin: &str) {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &TestServer,
     token: &str,
     method: &str,
@@ -293,14 +293,19 @@ async fn trade(server: &TestServer, code: &str, verifier: &str, redirect: &str) 
     post_form(server, "/auth/token", &form).await
 }
 
-async fn sign_in(server: &TestServer, username: &str, scope: &str, patient: Option<&str>) -> String {
+pub(crate) async fn sign_in(
+    server: &TestServer,
+    username: &str,
+    scope: &str,
+    patient: Option<&str>,
+) -> String {
     let code = sign_in_code(server, username, scope, patient).await;
     let r = trade(server, &code, VERIFIER, REDIRECT).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()["access_token"].as_str().unwrap().to_owned()
 }
 
-fn ids(bundle: &Value) -> Vec<String> {
+pub(crate) fn ids(bundle: &Value) -> Vec<String> {
     let mut out: Vec<String> = bundle["entry"]
         .as_array()
         .into_iter()
@@ -330,7 +335,7 @@ fn outcome_texts(bundle: &Value) -> String {
 
 /// A patient's access log once it shows what `done` looks for: a read's entry is stored
 /// moments after the answer.
-async fn access_log_until(
+pub(crate) async fn access_log_until(
     server: &TestServer,
     token: &str,
     patient: &str,
@@ -349,7 +354,7 @@ async fn access_log_until(
     panic!("{path} never showed the expected entries");
 }
 
-async fn start(backend: Backend) -> (TestServer, String) {
+pub(crate) async fn start(backend: Backend) -> (TestServer, String) {
     let server = TestServer::start_secured(backend).await;
     let admin = set_up_accounts(&server).await;
     set_up_record(&server, &admin).await;
