@@ -26,18 +26,19 @@ enum Action {
 }
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store.store).await?;
-    let result = match args.action {
-        Action::Verify => verify(store.as_ref()).await,
+    crate::stores::with_store(&args.store.store, |store| Box::pin(act(store, args.action))).await
+}
+
+async fn act(store: &dyn ResourceStore, action: Action) -> anyhow::Result<()> {
+    match action {
+        Action::Verify => verify(store).await,
         Action::Patient { id, limit } => {
             for row in store.audit_for_patient(&id, limit).await? {
                 println!("{}", row.record.event);
             }
             Ok(())
         }
-    };
-    store.close().await;
-    result
+    }
 }
 
 async fn verify(store: &dyn ResourceStore) -> anyhow::Result<()> {

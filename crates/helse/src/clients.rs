@@ -47,10 +47,7 @@ enum Action {
 }
 
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store.store).await?;
-    let result = act(store.as_ref(), args.action).await;
-    store.close().await;
-    result
+    crate::stores::with_store(&args.store.store, |store| Box::pin(act(store, args.action))).await
 }
 
 async fn act(store: &dyn ResourceStore, action: Action) -> anyhow::Result<()> {

@@ -35,26 +35,24 @@ enum Action {
 }
 
 pub async fn run(args: EmergencyArgs) -> anyhow::Result<()> {
-    let store = crate::stores::open(&args.store.store).await?;
-    let result = async {
-        match args.action {
-            Action::List { all } => {
-                for (key, entry) in list(store.as_ref(), all).await? {
-                    let key = key.strip_prefix(EMERGENCY_KEY_PREFIX).unwrap_or(&key);
-                    let mut line = serde_json::to_value(&entry)?;
-                    line["key"] = serde_json::json!(key);
-                    println!("{line}");
-                }
-            }
-            Action::Review { key, by, unjustified, note } => {
-                let verdict = Review { by, at: Instant::now().to_string(), justified: !unjustified, note };
-                let entry = review(store.as_ref(), &key, verdict).await?;
-                println!("reviewed: {}", serde_json::to_string(&entry)?);
+    crate::stores::with_store(&args.store.store, |store| Box::pin(act(store, args.action))).await
+}
+
+async fn act(store: &dyn helse_store::ResourceStore, action: Action) -> anyhow::Result<()> {
+    match action {
+        Action::List { all } => {
+            for (key, entry) in list(store, all).await? {
+                let key = key.strip_prefix(EMERGENCY_KEY_PREFIX).unwrap_or(&key);
+                let mut line = serde_json::to_value(&entry)?;
+                line["key"] = serde_json::json!(key);
+                println!("{line}");
             }
         }
-        anyhow::Ok(())
+        Action::Review { key, by, unjustified, note } => {
+            let verdict = Review { by, at: Instant::now().to_string(), justified: !unjustified, note };
+            let entry = review(store, &key, verdict).await?;
+            println!("reviewed: {}", serde_json::to_string(&entry)?);
+        }
     }
-    .await;
-    store.close().await;
-    result
+    Ok(())
 }

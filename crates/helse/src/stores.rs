@@ -16,3 +16,14 @@ pub struct StoreArg {
 pub async fn open(location: &str) -> anyhow::Result<Arc<dyn ResourceStore>> {
     Ok(helse_server::open_store(&StoreLocation::parse(location)?, SqliteDurability::Full, 8).await?)
 }
+
+/// Opens the store, runs `work` on it and closes it, whatever `work` returned.
+pub async fn with_store<T>(
+    location: &str,
+    work: impl for<'s> FnOnce(&'s dyn ResourceStore) -> futures::future::BoxFuture<'s, anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let store = open(location).await?;
+    let result = work(store.as_ref()).await;
+    store.close().await;
+    result
+}
