@@ -151,6 +151,57 @@ async fn run_phase(
     Ok((total, started.elapsed()))
 }
 
+/// What a timed run of searches measured.
+pub(crate) struct Load {
+    /// Latencies in microseconds, sorted.
+    pub latencies: Vec<u32>,
+    /// Entries of every Bundle answered, in all.
+    pub entries: usize,
+    pub elapsed: Duration,
+}
+
+/// GETs for `seconds` on `connections` keep-alive connections, request `i` of connection
+/// `worker` asking for `path(worker, i)`; every answer must be a 200 Bundle.
+pub(crate) async fn timed_gets(
+    target: &std::sync::Arc<Target>,
+    connections: usize,
+    seconds: u64,
+    path: std::sync::Arc<dyn Fn(usize, usize) -> String + Send + Sync>,
+) -> anyhow::Result<Load> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let (target, path) = (target.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&target).await?;
+            let (mut latencies, mut entries, mut i) = (Vec::new(), 0usize, 0usize);
+            while Instant::now() < deadline {
+                let path = path(worker, i);
+                let t = Instant::now();
+                let (status, body) = send(&mut sender, &target, "GET", &path, None).await?;
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                if status != StatusCode::OK {
+                    bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
+                }
+                let bundle: serde_json::Value = serde_json::from_slice(&body)?;
+                entries += bundle["entry"].as_array().map_or(0, |e| e.len());
+                i += 1;
+            }
+            anyhow::Ok((latencies, entries))
+        }));
+    }
+    let mut load = Load { latencies: Vec::new(), entries: 0, elapsed: Duration::ZERO };
+    for t in tasks {
+        let (l, e) = t.await??;
+        load.latencies.extend(l);
+        load.entries += e;
+    }
+    load.elapsed = started.elapsed();
+    load.latencies.sort_unstable();
+    Ok(load)
+}
+
 pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -4,13 +4,12 @@
 //! request for another patient, and prints p50/p99.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hyper::StatusCode;
 use serde_json::Value;
 
-use crate::bench::{Target, connect, parse_url, percentile, send};
+use crate::bench::{Target, connect, parse_url, percentile, send, timed_gets};
 
 /// What a query needs to know about a patient.
 struct Sample {
@@ -83,43 +82,18 @@ pub async fn run(url: &str, connections: usize, seconds: u64) -> anyhow::Result<
         "query", "requests", "per sec", "p50 ms", "p99 ms", "avg entries"
     );
     for (name, query) in QUERIES {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for worker in 0..connections {
-            let (target, samples) = (target.clone(), samples.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut sender = connect(&target).await?;
-                let (mut latencies, mut entries, mut i) = (Vec::new(), 0usize, worker * 7919);
-                while Instant::now() < deadline {
-                    let path = query(&samples[i % samples.len()]);
-                    let t = Instant::now();
-                    let (status, body) = send(&mut sender, &target, "GET", &path, None).await?;
-                    latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    if status != StatusCode::OK {
-                        bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
-                    }
-                    let bundle: Value = serde_json::from_slice(&body)?;
-                    entries += bundle["entry"].as_array().map_or(0, |e| e.len());
-                    i += 1;
-                }
-                anyhow::Ok((latencies, entries))
-            }));
-        }
-        let (mut latencies, mut entries) = (Vec::new(), 0);
-        for t in tasks {
-            let (l, e) = t.await??;
-            latencies.extend(l);
-            entries += e;
-        }
-        latencies.sort_unstable();
-        let n = latencies.len();
+        let samples = samples.clone();
+        // Each connection starts at another patient.
+        let path =
+            Arc::new(move |worker: usize, i: usize| query(&samples[(worker * 7919 + i) % samples.len()]));
+        let load = timed_gets(&target, connections, seconds, path).await?;
+        let n = load.latencies.len();
         println!(
             "{name:<30} {n:>9} {:>9.0} {:>9.2} {:>9.2} {:>11.1}",
-            n as f64 / started.elapsed().as_secs_f64(),
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            entries as f64 / n.max(1) as f64
+            n as f64 / load.elapsed.as_secs_f64(),
+            percentile(&load.latencies, 0.50),
+            percentile(&load.latencies, 0.99),
+            load.entries as f64 / n.max(1) as f64
         );
     }
     Ok(())

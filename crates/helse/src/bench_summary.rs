@@ -5,13 +5,12 @@
 //! p50/p99 (issue 6's target: under 100 ms).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use crate::bench::{Target, connect, parse_url, percentile, send};
+use crate::bench::{Target, connect, parse_url, percentile, send, timed_gets};
 
 /// Resources in the record, the Patient included.
 const RECORD: usize = 5_000;
@@ -87,43 +86,17 @@ pub async fn run(url: &str, connections: usize, seconds: u64) -> anyhow::Result<
     let patient = format!("bench-summary-{}", std::process::id());
     load(&target, &patient).await?;
     let path = format!("Patient/{patient}/$summary");
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (target, path) = (target.clone(), path.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(&target).await?;
-            let (mut latencies, mut entries) = (Vec::new(), 0usize);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let (status, body) = send(&mut sender, &target, "GET", &path, None).await?;
-                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                if status != StatusCode::OK {
-                    bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
-                }
-                let bundle: Value = serde_json::from_slice(&body)?;
-                entries = bundle["entry"].as_array().map_or(0, |e| e.len());
-            }
-            anyhow::Ok((latencies, entries))
-        }));
-    }
-    let (mut latencies, mut entries) = (Vec::new(), 0);
-    for t in tasks {
-        let (l, e) = t.await??;
-        latencies.extend(l);
-        entries = e;
-    }
-    latencies.sort_unstable();
-    let n = latencies.len();
+    let load = timed_gets(&target, connections, seconds, Arc::new(move |_, _| path.clone())).await?;
+    let n = load.latencies.len();
     println!(
         "helse bench --suite summary: a record of {RECORD} resources, {connections} connections, {seconds} s"
     );
     println!(
-        "$summary: {n} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {entries} entries in the document",
-        n as f64 / started.elapsed().as_secs_f64(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99)
+        "$summary: {n} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} entries in the document",
+        n as f64 / load.elapsed.as_secs_f64(),
+        percentile(&load.latencies, 0.50),
+        percentile(&load.latencies, 0.99),
+        load.entries / n.max(1)
     );
     Ok(())
 }

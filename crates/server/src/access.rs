@@ -158,9 +158,9 @@ async fn external_person(
     use helse_norway::systems;
     let unknown = || FhirError::Forbidden("the person this token is about is not in the record".into());
     let found = if let Some(reference) = &claims.fhir_user {
-        Some(
-            reference.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/"),
-        )
+        // `Patient/123`, or a full URL of it.
+        let (ty, id) = helse_fhir_r4::reference_target(reference).ok_or_else(unknown)?;
+        Some(format!("{ty}/{id}"))
     } else if let Some(pid) = &claims.pid {
         let ids = format!("{}|{pid},{}|{pid}", systems::FODSELSNUMMER, systems::D_NUMMER);
         Some(crate::reach::find_one(state, "Patient", "identifier", &ids).await?.ok_or_else(unknown)?)

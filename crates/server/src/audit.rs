@@ -9,8 +9,8 @@
 //! entries. Appends are group-committed: whatever is queued goes into one store
 //! transaction. A request that writes stores its entry with its writes, in their
 //! transaction (the store's outbox, `Write::AccessLog`), so no write is ever without its
-//! entry; the appender moves outbox entries into the chain after each batch and at start
-//! (what a crash left there).
+//! entry; the appender moves outbox entries into the chain after a batch that follows such a
+//! write, at a flush and at start (what a crash left there).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ type Pending = (Option<AuditRecord>, oneshot::Sender<Result<(), String>>);
 #[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Pending>,
+    /// Writes left entries in the store's outbox since the last drain.
+    outbox_pending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Most entries one append transaction carries.
@@ -40,6 +42,8 @@ const MAX_BATCH: usize = 2048;
 impl AuditLog {
     pub fn start(store: Arc<dyn ResourceStore>) -> AuditLog {
         let (queue, mut rx) = mpsc::channel::<Pending>(MAX_BATCH * 4);
+        let outbox_pending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pending = outbox_pending.clone();
         tokio::spawn(async move {
             // Entries a crash left in the outbox go into the chain first.
             if let Err(e) = store.drain_audit_outbox().await {
@@ -54,14 +58,19 @@ impl AuditLog {
                     }
                 }
                 let (records, acks): (Vec<Option<AuditRecord>>, Vec<_>) = batch.into_iter().unzip();
+                // A barrier (a flush) drains the outbox too; so does a write's nudge, which
+                // may have found the queue full and left only the flag.
+                let barrier = records.iter().any(Option::is_none);
+                let drain = pending.swap(false, std::sync::atomic::Ordering::AcqRel) || barrier;
                 let records: Vec<AuditRecord> = records.into_iter().flatten().collect();
                 let mut result = if records.is_empty() {
                     Ok(())
                 } else {
                     store.append_audit(records).await.map_err(|e| e.to_string())
                 };
-                // Whatever writes left in the outbox meanwhile joins the chain too.
-                if result.is_ok() {
+                // What writes left in the outbox joins the chain after the batch (a read-only
+                // batch does not look).
+                if result.is_ok() && drain {
                     result = store.drain_audit_outbox().await.map(|_| ()).map_err(|e| e.to_string());
                 }
                 for ack in acks {
@@ -69,7 +78,7 @@ impl AuditLog {
                 }
             }
         });
-        AuditLog { queue }
+        AuditLog { queue, outbox_pending }
     }
 
     /// Returns once everything queued before it is stored, the outbox included (at
@@ -80,7 +89,9 @@ impl AuditLog {
 
     /// Asks for the outbox to be drained soon (after a write stored its entry there).
     pub fn nudge(&self) {
+        self.outbox_pending.store(true, std::sync::atomic::Ordering::Release);
         let (ack, _) = oneshot::channel();
+        // A full queue will be served anyway, and the flag is seen then.
         let _ = self.queue.try_send((None, ack));
     }
 

@@ -116,10 +116,14 @@ pub fn check_shape(r: &Value) -> Result<(), String> {
 /// statement.
 pub fn check_writer(access: &Access, r: &Value) -> Result<(), FhirError> {
     let Some(person) = access.person() else { return Ok(()) };
-    let patient = r.pointer("/patient/reference").and_then(Value::as_str);
+    // Signed in as themselves (their own Patient), working on their own record (no proxy).
+    let patient =
+        r.pointer("/patient/reference").and_then(Value::as_str).and_then(|p| p.strip_prefix("Patient/"));
+    let me = person.fhir_user.as_deref().and_then(|u| u.strip_prefix("Patient/"));
     let own = person.role == Role::Patient
-        && person.fhir_user.as_deref().is_some_and(|me| Some(me) == patient)
-        && person.patient.as_deref().map(|p| format!("Patient/{p}")).as_deref() == patient;
+        && patient.is_some()
+        && me == patient
+        && person.patient.as_deref() == patient;
     if own {
         Ok(())
     } else {
@@ -137,7 +141,7 @@ pub async fn check_single(state: &crate::AppState, id: Option<&str>, r: &Value) 
         return Ok(());
     }
     let Some(patient) = r.pointer("/patient/reference").and_then(Value::as_str) else { return Ok(()) };
-    let others = crate::reach::find_all(
+    let others = crate::reach::find(
         state,
         "Consent",
         &[

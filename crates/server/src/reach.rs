@@ -185,8 +185,8 @@ fn nothing() -> Clause {
     Clause(vec![Condition::Id(Vec::new())])
 }
 
-/// The resources of a search, read by the server for its own decisions.
-async fn find(
+/// The resources of a search (up to a thousand), read by the server for its own decisions.
+pub(crate) async fn find(
     state: &AppState,
     ty: &str,
     params: &[(&str, String)],
@@ -202,15 +202,6 @@ async fn find(
         want_total: false,
     };
     Ok(state.store.search(&query).await?.0.into_iter().map(|(_, v)| v).collect())
-}
-
-/// Every resource a search finds (up to a thousand), for the server's own decisions.
-pub async fn find_all(
-    state: &AppState,
-    ty: &str,
-    params: &[(&str, String)],
-) -> Result<Vec<StoredVersion>, FhirError> {
-    find(state, ty, params).await
 }
 
 /// `Type/id` of the one resource a search finds (none, or more than one: `None`).
@@ -237,6 +228,14 @@ fn clauses(ty: &str, params: &[(&str, String)]) -> Option<Vec<Clause>> {
 
 fn body_json(v: &StoredVersion) -> Option<Value> {
     v.body.as_deref().and_then(|b| serde_json::from_str(b).ok())
+}
+
+/// The current body of the resource a `Type/id` reference names; `None` when it is not a
+/// local reference or names nothing live.
+pub(crate) async fn read_json(state: &AppState, reference: &str) -> Result<Option<Value>, FhirError> {
+    let Some((ty, id)) = reference.split_once('/') else { return Ok(None) };
+    let (Ok(ty), Ok(id)) = (ResourceType::parse(ty), ResourceId::parse(id)) else { return Ok(None) };
+    Ok(state.store.read(ty, &id).await?.as_ref().and_then(body_json))
 }
 
 /// The practitioner's own references, their roles' and their organisations'.
@@ -467,9 +466,11 @@ pub async fn check_write(
     old: Option<&StoredVersion>,
     new: Option<&Value>,
 ) -> Result<(), FhirError> {
-    for r in old.and_then(body_json).iter().chain(new) {
-        if crate::donor::is_statement(r) {
-            crate::donor::check_writer(access, r)?;
+    if ty.as_str() == "Consent" {
+        for r in old.and_then(body_json).iter().chain(new) {
+            if crate::donor::is_statement(r) {
+                crate::donor::check_writer(access, r)?;
+            }
         }
     }
     if matches!(access.reach(), Reach::All) || !is_patient_data(ty.as_str()) {
@@ -685,20 +686,13 @@ pub async fn proxied_patients(
     .await?;
     ids.extend(consents.iter().filter_map(body_json).filter_map(|c| crate::consent::proxy_for(&c, me)));
 
-    let Some(myself) = state
-        .store
-        .read(
-            ResourceType::parse("Patient").expect("a type"),
-            &ResourceId::parse(me).map_err(|e| FhirError::BadRequest(e.to_string()))?,
-        )
-        .await?
-    else {
+    let Some(myself) = read_json(state, &format!("Patient/{me}")).await? else {
         return Ok(ids);
     };
-    let identifiers: Vec<String> = body_json(&myself)
-        .and_then(|b| b.get("identifier").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .iter()
+    let identifiers: Vec<String> = myself["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
         .filter_map(|i| Some(format!("{}|{}", i.get("system")?.as_str()?, i.get("value")?.as_str()?)))
         .collect();
     if !identifiers.is_empty() {
@@ -721,15 +715,9 @@ pub async fn proxied_patients(
             else {
                 continue;
             };
-            let Ok(child_id) = ResourceId::parse(child) else { continue };
-            let Some(record) =
-                state.store.read(ResourceType::parse("Patient").expect("a type"), &child_id).await?
-            else {
-                continue;
-            };
-            let born = body_json(&record)
-                .and_then(|b| b.get("birthDate").and_then(Value::as_str).map(str::to_owned));
-            if born.is_some_and(|b| b.as_str() > sixteen_years_ago.as_str()) {
+            let born = read_json(state, &format!("Patient/{child}")).await?;
+            let born = born.as_ref().and_then(|b| b["birthDate"].as_str());
+            if born.is_some_and(|b| b > sixteen_years_ago.as_str()) {
                 ids.push(child.to_owned());
             }
         }

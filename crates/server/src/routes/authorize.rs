@@ -299,11 +299,9 @@ async fn load_user(state: &AppState, username: &str) -> Option<User> {
 async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for id in ids {
-        let name = async {
-            let ty = helse_fhir_r4::ResourceType::parse("Patient").ok()?;
-            let rid = helse_fhir_r4::ResourceId::parse(id).ok()?;
-            let v = state.store.read(ty, &rid).await.ok()??;
-            let body: serde_json::Value = serde_json::from_str(v.body.as_deref()?).ok()?;
+        let body = crate::reach::read_json(state, &format!("Patient/{id}")).await.ok().flatten();
+        let name = (|| {
+            let body = body.as_ref()?;
             let name = body.get("name")?.get(0)?;
             let given: Vec<&str> = name
                 .get("given")
@@ -317,8 +315,7 @@ async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)
                     .trim()
                     .to_owned(),
             )
-        }
-        .await;
+        })();
         out.push((id.clone(), name.unwrap_or_else(|| id.clone())));
     }
     out

@@ -20,14 +20,15 @@ use crate::routes::fhir::Ctx;
 use crate::routes::search::compartment;
 
 /// One section: its LOINC code and title, the resource types in it, the rule that picks a
-/// resource, whether only the latest per code is kept, and whether IPS requires it even
-/// when empty.
+/// resource, whether only the latest per code is kept, how many it lists at most, and
+/// whether IPS requires it even when empty.
 struct Section {
     code: &'static str,
     title: &'static str,
     types: &'static [&'static str],
     keep: fn(&Value) -> bool,
     latest_per_code: bool,
+    most: Option<usize>,
     required: bool,
 }
 
@@ -39,6 +40,7 @@ const SECTIONS: &[Section] = &[
         types: &["Flag"],
         keep: |r| status(r) == Some("active"),
         latest_per_code: false,
+        most: None,
         required: false,
     },
     Section {
@@ -49,6 +51,7 @@ const SECTIONS: &[Section] = &[
             confirmed(r) && coded(r, "clinicalStatus").is_none_or(|s| !matches!(s, "inactive" | "resolved"))
         },
         latest_per_code: false,
+        most: None,
         required: true,
     },
     Section {
@@ -60,6 +63,7 @@ const SECTIONS: &[Section] = &[
                 && coded(r, "clinicalStatus").is_none_or(|s| matches!(s, "active" | "recurrence" | "relapse"))
         },
         latest_per_code: false,
+        most: None,
         required: true,
     },
     Section {
@@ -68,6 +72,7 @@ const SECTIONS: &[Section] = &[
         types: &["MedicationStatement", "MedicationRequest"],
         keep: |r| matches!(status(r), Some("active" | "intended" | "on-hold")),
         latest_per_code: false,
+        most: None,
         required: true,
     },
     Section {
@@ -76,6 +81,7 @@ const SECTIONS: &[Section] = &[
         types: &["Immunization"],
         keep: |r| status(r) == Some("completed"),
         latest_per_code: false,
+        most: None,
         required: false,
     },
     Section {
@@ -84,6 +90,7 @@ const SECTIONS: &[Section] = &[
         types: &["Observation"],
         keep: |r| in_category(r, "laboratory") && final_result(r),
         latest_per_code: true,
+        most: None,
         required: false,
     },
     Section {
@@ -92,6 +99,7 @@ const SECTIONS: &[Section] = &[
         types: &["Observation"],
         keep: |r| in_category(r, "vital-signs") && final_result(r),
         latest_per_code: true,
+        most: None,
         required: false,
     },
     Section {
@@ -100,6 +108,7 @@ const SECTIONS: &[Section] = &[
         types: &["Procedure"],
         keep: |r| status(r) == Some("completed"),
         latest_per_code: false,
+        most: None,
         required: false,
     },
     Section {
@@ -108,6 +117,7 @@ const SECTIONS: &[Section] = &[
         types: &["DeviceUseStatement"],
         keep: |r| matches!(status(r), Some("active" | "completed")),
         latest_per_code: false,
+        most: None,
         required: false,
     },
     Section {
@@ -116,6 +126,7 @@ const SECTIONS: &[Section] = &[
         types: &["Consent"],
         keep: |r| status(r) == Some("active") && coded(r, "scope") == Some("adr"),
         latest_per_code: false,
+        most: None,
         required: false,
     },
     Section {
@@ -124,12 +135,11 @@ const SECTIONS: &[Section] = &[
         types: &["Encounter"],
         keep: |r| status(r) != Some("entered-in-error") && status(r) != Some("cancelled"),
         latest_per_code: false,
+        // The most recent contacts.
+        most: Some(10),
         required: false,
     },
 ];
-
-/// The most recent encounters a summary lists.
-const RECENT_ENCOUNTERS: usize = 10;
 
 fn status(r: &Value) -> Option<&str> {
     r.get("status").and_then(Value::as_str)
@@ -196,34 +206,33 @@ struct Item {
     when: String,
 }
 
-/// Which resources each section lists, in order (newest first).
-fn sections(members: Vec<StoredVersion>) -> Vec<(&'static Section, Vec<Item>)> {
-    let items: Vec<Item> = members
+/// The patient's resources, parsed once, with when each happened.
+fn items(members: Vec<StoredVersion>) -> Vec<Item> {
+    members
         .into_iter()
         .filter_map(|v| {
             let body: Value = serde_json::from_str(v.body.as_deref()?).ok()?;
             let when = when(&v, &body);
             Some(Item { version: v, body, when })
         })
-        .collect();
-    let mut by_type: HashMap<String, Vec<Item>> = HashMap::new();
+        .collect()
+}
+
+/// Which items each section lists, in order (newest first).
+fn sections(items: &[Item]) -> Vec<(&'static Section, Vec<&Item>)> {
+    let mut by_type: HashMap<&str, Vec<&Item>> = HashMap::new();
     for item in items {
-        by_type.entry(item.version.resource_type.to_string()).or_default().push(item);
+        by_type.entry(item.version.resource_type.as_str()).or_default().push(item);
     }
     let mut out = Vec::new();
     for section in SECTIONS {
-        let mut chosen: Vec<Item> = Vec::new();
-        for ty in section.types {
-            for item in by_type.get(*ty).into_iter().flatten() {
-                if (section.keep)(&item.body) {
-                    chosen.push(Item {
-                        version: item.version.clone(),
-                        body: item.body.clone(),
-                        when: item.when.clone(),
-                    });
-                }
-            }
-        }
+        let mut chosen: Vec<&Item> = section
+            .types
+            .iter()
+            .flat_map(|ty| by_type.get(ty).into_iter().flatten())
+            .filter(|item| (section.keep)(&item.body))
+            .copied()
+            .collect();
         chosen.sort_by(|a, b| {
             b.when.cmp(&a.when).then_with(|| a.version.id.as_str().cmp(b.version.id.as_str()))
         });
@@ -231,8 +240,8 @@ fn sections(members: Vec<StoredVersion>) -> Vec<(&'static Section, Vec<Item>)> {
             let mut seen = std::collections::HashSet::new();
             chosen.retain(|i| seen.insert(code_key(&i.body)));
         }
-        if section.code == "46240-8" {
-            chosen.truncate(RECENT_ENCOUNTERS);
+        if let Some(most) = section.most {
+            chosen.truncate(most);
         }
         out.push((section, chosen));
     }
@@ -312,10 +321,7 @@ async fn responsible(ctx: &Ctx<'_>, r: &Value, memo: &mut HashMap<String, Option
 }
 
 async fn read_reference(ctx: &Ctx<'_>, reference: &str) -> Option<Value> {
-    let (ty, id) = reference.split_once('/')?;
-    let v =
-        ctx.state.store.read(ResourceType::parse(ty).ok()?, &ResourceId::parse(id).ok()?).await.ok()??;
-    serde_json::from_str(v.body.as_deref()?).ok()
+    crate::reach::read_json(ctx.state, reference).await.ok().flatten()
 }
 
 fn full_url(ctx: &Ctx<'_>, ty: &str, id: &str) -> String {
@@ -353,7 +359,8 @@ pub async fn summary(ctx: &Ctx<'_>, id: &ResourceId) -> Result<FhirResponse, Fhi
         }
     }
     let notes = crate::reach::patient_notes(ctx.state, ctx.access, id.as_str()).await?;
-    let sections = sections(members);
+    let items = items(members);
+    let sections = sections(&items);
 
     let now = Instant::now();
     let composition_url = urn();
