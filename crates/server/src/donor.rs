@@ -161,7 +161,7 @@ pub async fn check_single(state: &crate::AppState, id: Option<&str>, r: &Value) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 

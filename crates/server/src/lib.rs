@@ -1,12 +1,14 @@
 //! The Helse FHIR server: configuration, startup and the HTTP API.
 
 pub mod access;
+pub mod accounts;
 pub mod audit;
 pub mod capability;
 pub mod consent;
 pub mod donor;
 pub mod emergency;
 pub mod error;
+pub mod html;
 pub mod interaction;
 pub mod metrics;
 pub mod negotiation;

@@ -14,11 +14,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use helse_auth::codes::{AuthorizationCode, CODE_SECONDS, code_key, new_code};
-use helse_auth::users::verify_password;
-use helse_auth::{Client, Grant, Role, ScopeContext, User};
+use helse_auth::{Client, Grant, Role, ScopeContext};
 use helse_fhir_r4::Instant;
 
 use crate::AppState;
+use crate::html::{escape, page};
 use crate::routes::fhir::request_base;
 use crate::routes::oauth::load_client;
 
@@ -165,27 +165,16 @@ pub async fn finish(State(state): State<Arc<AppState>>, headers: HeaderMap, body
         (Some(ticket), _, _) => match store.kv_get(&ticket_key(ticket), now).await {
             Ok(Some(held)) => match held.split_once('\n') {
                 Some((username, request)) if request == ticket_binding(&req) => {
-                    load_user(&state, username).await
+                    crate::accounts::load(&state, username).await
                 }
                 _ => None,
             },
             _ => None,
         },
         (None, Some(username), Some(password)) => {
-            // An unknown name costs as much as a wrong password, so timing tells no names.
-            let user = load_user(&state, username).await;
-            let stored = user.as_ref().map(|u| u.password_hash.clone());
-            // Hashing takes a few hundred milliseconds: off the request threads.
-            let password = password.to_owned();
-            let matches = tokio::task::spawn_blocking(move || {
-                verify_password(&password, stored.as_deref().unwrap_or_else(|| unknown_user_hash()))
-            })
-            .await
-            .unwrap_or(false);
-            match user.filter(|_| matches) {
+            match crate::accounts::sign_in(&state, username, password).await {
                 Some(u) => Some(u),
                 None => {
-                    tracing::info!("sign-in refused");
                     let form = sign_in_form(
                         &req,
                         &client.name,
@@ -282,21 +271,8 @@ fn ticket_binding(req: &AuthRequest) -> String {
     format!("{} {} {}", req.client_id, req.redirect_uri, req.code_challenge)
 }
 
-/// A hash no password matches, made at full cost, to verify against for unknown names.
-fn unknown_user_hash() -> &'static String {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        helse_auth::users::hash_password(&helse_auth::new_secret(), helse_auth::users::PASSWORD_ITERATIONS)
-    })
-}
-
-async fn load_user(state: &AppState, username: &str) -> Option<User> {
-    let text = state.store.kv_get(&User::store_key(username), Instant::now()).await.ok()??;
-    serde_json::from_str(&text).ok()
-}
-
 /// A display name for each patient (`given family`), falling back to the id.
-async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)> {
+pub(crate) async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for id in ids {
         let body = crate::reach::read_json(state, &format!("Patient/{id}")).await.ok().flatten();
@@ -368,46 +344,4 @@ fn picker_form(req: &AuthRequest, ticket: &str, me: &str, names: &[(String, Stri
         hidden = req.hidden_fields(),
         ticket = escape(ticket),
     )
-}
-
-/// A whole HTML page around `body` (no scripts; framing refused).
-pub fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        r#"<!doctype html><html lang="no"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Helse</title></head><body><main>{body}</main></body></html>"#
-    );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; frame-ancestors 'none'"),
-        ],
-        html,
-    )
-        .into_response()
-}
-
-/// Text safe inside HTML elements and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escaping_leaves_no_markup() {
-        assert_eq!(super::escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-    }
 }

@@ -85,6 +85,23 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let access = authenticate(&state, &headers, &request_base(&state, &headers)).await;
+    serve(&state, access, peer, method, uri, headers, body).await
+}
+
+/// One FHIR request from whoever `access` says sent it, start to end: run it within the
+/// time limit, queue emergency access for review, store its access-log entry, count it.
+/// The API (bearer tokens) and the portal (sign-in sessions) both come through here, so
+/// what a person reaches and what is logged of it is the same whichever way they ask.
+pub(crate) async fn serve(
+    state: &AppState,
+    access: Result<Access, FhirError>,
+    peer: std::net::SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = StdInstant::now();
     let timeout = state.limits.request_timeout;
     let mut seen = None;
@@ -92,10 +109,10 @@ pub async fn handle(
     let purpose = headers.get("x-purpose-of-use").and_then(|v| v.to_str().ok());
     let log =
         crate::audit::RequestLog { method: &method, uri: &uri, peer, purpose, written: Default::default() };
-    let (access, mut response) = match authenticate(&state, &headers, &request_base(&state, &headers)).await {
+    let (access, mut response) = match access {
         Err(e) => (Access::Anonymous, e.into_response()),
         Ok(access) => {
-            let run = dispatch(&state, &access, &method, &uri, &headers, body, &mut seen, Some(&log));
+            let run = dispatch(state, &access, &method, &uri, &headers, body, &mut seen, Some(&log));
             let response = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => e.into_response(),
@@ -106,7 +123,7 @@ pub async fn handle(
     };
     // Emergency access is queued for review before the answer goes out.
     if let Some(person) = access.person()
-        && let Err(e) = crate::emergency::queue(&state, person, seen.as_ref()).await
+        && let Err(e) = crate::emergency::queue(state, person, seen.as_ref()).await
     {
         response = e.into_response();
     }

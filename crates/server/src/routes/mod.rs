@@ -1,5 +1,5 @@
-//! HTTP routes. `fhir` dispatches every request under the FHIR base; the others serve
-//! operators.
+//! HTTP routes. `fhir` dispatches every request under the FHIR base; `portal` serves
+//! people's web pages; the others serve apps' sign-in and operators.
 
 pub mod access_log;
 pub mod authorize;
@@ -10,6 +10,7 @@ pub mod health;
 pub mod history;
 pub mod oauth;
 pub mod paging;
+pub mod portal;
 pub mod search;
 pub mod summary;
 
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/fhir", any(fhir::handle))
         .route("/fhir/", any(fhir::handle))
         .route("/fhir/{*path}", any(fhir::handle))
+        .merge(portal::router())
         .fallback(fhir::not_found)
         .with_state(state)
 }

@@ -375,7 +375,7 @@ pub async fn summary(ctx: &Ctx<'_>, id: &ResourceId) -> Result<FhirResponse, Fhi
         for item in items {
             let reference = format!("{}/{}", item.version.resource_type, item.version.id);
             refs.push(json!({"reference": reference}));
-            lines.push(format!("<li>{}</li>", crate::routes::authorize::escape(&display(&item.body))));
+            lines.push(format!("<li>{}</li>", crate::html::escape(&display(&item.body))));
             if listed.insert(reference.clone()) {
                 entries.push(json!({
                     "fullUrl": full_url(ctx, item.version.resource_type.as_str(), item.version.id.as_str()),
@@ -419,8 +419,7 @@ pub async fn summary(ctx: &Ctx<'_>, id: &ResourceId) -> Result<FhirResponse, Fhi
         composition_sections.push(Value::Object(s));
     }
     if !notes.is_empty() {
-        let text: Vec<String> =
-            notes.iter().map(|n| crate::routes::authorize::escape(&n.diagnostics)).collect();
+        let text: Vec<String> = notes.iter().map(|n| crate::html::escape(&n.diagnostics)).collect();
         composition_sections.insert(
             0,
             json!({"title": "Sperret informasjon / Blocked information",
