@@ -327,6 +327,26 @@ fn relationship(identity: &Identity) -> Clause {
 
 /// Whether the practitioner has a care relationship with the patient, and which of the
 /// patient's blocks apply to them.
+/// Health personnel finding patients: the one patient a search found (say, by national
+/// identity number), or every patient found under emergency access, is a patient this
+/// request reached — in that patient's access log, and under emergency access queued for
+/// review.
+pub async fn note_patients_found(
+    state: &AppState,
+    access: &Access,
+    ty: ResourceType,
+    found: &[StoredVersion],
+) -> Result<(), FhirError> {
+    let Reach::Care(person) = access.reach() else { return Ok(()) };
+    if ty.as_str() != "Patient" || (found.len() != 1 && person.emergency.is_none()) {
+        return Ok(());
+    }
+    for patient in found {
+        rules(state, person, patient.id.as_str()).await?;
+    }
+    Ok(())
+}
+
 async fn rules(state: &AppState, person: &Person, patient: &str) -> Result<Arc<PatientRules>, FhirError> {
     if let Some(r) = person.memo().patients.get(patient) {
         return Ok(r.clone());

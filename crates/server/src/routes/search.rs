@@ -139,6 +139,7 @@ pub async fn search(
     };
     let last = if has_next { boundary(rows.last()).await? } else { None };
     let matches: Vec<StoredVersion> = rows.into_iter().map(|(_, v)| v).collect();
+    crate::reach::note_patients_found(ctx.state, ctx.access, ty, &matches).await?;
 
     let mut entries: Vec<Value> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();

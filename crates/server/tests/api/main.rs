@@ -8,6 +8,7 @@ mod concurrency;
 mod donor;
 mod official_examples;
 mod people;
+mod portal;
 mod rest;
 mod search;
 mod summary;

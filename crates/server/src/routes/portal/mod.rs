@@ -7,6 +7,10 @@
 //! (`fhir::serve` with the session's access): the same reach, the same refusals and the
 //! same access-log entries as an app with a token gets — the portal adds no way in.
 
+// A page that cannot go on answers at once with the page (or redirect) to show instead:
+// `Result<_, Response>`, built once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod layout;
 mod patient;
 mod practitioner;
