@@ -3,6 +3,7 @@
 
 mod authorisation;
 mod broken_inputs;
+mod browser;
 mod bundles;
 mod concurrency;
 mod donor;

@@ -94,7 +94,7 @@ fn location(r: &Reply) -> &str {
 }
 
 /// Names the people and gives Kari something critical to know about.
-async fn set_up_portal_record(server: &TestServer, admin: &str) {
+pub(crate) async fn set_up_portal_record(server: &TestServer, admin: &str) {
     let resources = [
         json!({"resourceType": "Practitioner", "id": "gp", "name": [{"family": "Pedersen", "given": ["Greta"]}]}),
         json!({"resourceType": "Flag", "id": "kari-flag", "status": "active", "code": {"text": "Smittebærer MRSA"},
