@@ -27,17 +27,27 @@ pub struct BenchArgs {
     /// patient summary of a 5,000-resource record: see bench_summary.rs).
     #[arg(long, default_value = "crud")]
     suite: String,
+    /// With `--suite summary`: also time the portal's page of the summary, signed in as this
+    /// practitioner (`NAME:PASSWORD`, a bench account made with `helse user add NAME --role
+    /// practitioner --fhir-user Practitioner/bench-portal-gp`, the record's GP).
+    #[arg(long)]
+    portal_user: Option<String>,
 }
 
 pub(crate) struct Target {
-    host: String,
-    path: String,
+    pub(crate) host: String,
+    /// The path requests go under (`/fhir`; empty for the server's root).
+    pub(crate) path: String,
+    /// A session cookie every request carries (the portal's).
+    pub(crate) cookie: Option<String>,
 }
 
 pub(crate) fn parse_url(url: &str) -> anyhow::Result<Target> {
     let rest = url.strip_prefix("http://").context("only http:// URLs are supported")?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok(Target { host: host.to_owned(), path: format!("/{}", path.trim_end_matches('/')) })
+    let path = path.trim_end_matches('/');
+    let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+    Ok(Target { host: host.to_owned(), path, cookie: None })
 }
 
 pub(crate) async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
@@ -64,13 +74,16 @@ pub(crate) async fn send(
     body: Option<String>,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
     sender.ready().await?;
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
         .uri(format!("{}/{path}", target.path))
         .header("host", &target.host)
         .header("content-type", "application/fhir+json")
-        .header("prefer", "return=minimal")
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        .header("prefer", "return=minimal");
+    if let Some(cookie) = &target.cookie {
+        req = req.header("cookie", cookie);
+    }
+    let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
     let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -161,7 +174,8 @@ pub(crate) struct Load {
 }
 
 /// GETs for `seconds` on `connections` keep-alive connections, request `i` of connection
-/// `worker` asking for `path(worker, i)`; every answer must be a 200 Bundle.
+/// `worker` asking for `path(worker, i)`; every answer must be a 200 (a Bundle's entries
+/// are counted).
 pub(crate) async fn timed_gets(
     target: &std::sync::Arc<Target>,
     connections: usize,
@@ -184,8 +198,9 @@ pub(crate) async fn timed_gets(
                 if status != StatusCode::OK {
                     bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
                 }
-                let bundle: serde_json::Value = serde_json::from_slice(&body)?;
-                entries += bundle["entry"].as_array().map_or(0, |e| e.len());
+                if let Ok(bundle) = serde_json::from_slice::<serde_json::Value>(&body) {
+                    entries += bundle["entry"].as_array().map_or(0, |e| e.len());
+                }
                 i += 1;
             }
             anyhow::Ok((latencies, entries))
@@ -214,7 +229,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.suite.as_str() {
         "crud" => {}
         "search" => return crate::bench_search::run(&args.url, args.connections, args.seconds).await,
-        "summary" => return crate::bench_summary::run(&args.url, args.connections, args.seconds).await,
+        "summary" => {
+            let portal = args.portal_user.as_deref();
+            return crate::bench_summary::run(&args.url, args.connections, args.seconds, portal).await;
+        }
         other => bail!("--suite must be crud, search or summary, not {other}"),
     }
     let target = std::sync::Arc::new(parse_url(&args.url)?);

@@ -405,7 +405,16 @@ pub async fn sight(state: &AppState, access: &Access, resource: &Value) -> Resul
     if matches!(access.reach(), Reach::All) || !is_patient_data(ty) {
         return Ok(Sight::Visible);
     }
-    let owners = compartment_owners("Patient", resource);
+    sight_of_owned(state, access, resource, &compartment_owners("Patient", resource)).await
+}
+
+/// `sight` of a resource whose Patient compartment owners are known.
+async fn sight_of_owned(
+    state: &AppState,
+    access: &Access,
+    resource: &Value,
+    owners: &[String],
+) -> Result<Sight, FhirError> {
     Ok(match access.reach() {
         Reach::All => Sight::Visible,
         Reach::None => Sight::Hidden,
@@ -421,7 +430,7 @@ pub async fn sight(state: &AppState, access: &Access, resource: &Value) -> Resul
             let coordinating =
                 crate::donor::is_statement(resource) && identity(state, person).await?.coordinator;
             let mut sight = Sight::Visible;
-            for owner in &owners {
+            for owner in owners {
                 let rules = rules(state, person, owner).await?;
                 if !rules.related && person.emergency.is_none() && !coordinating {
                     return Ok(Sight::NoRelationship);
@@ -475,6 +484,51 @@ pub async fn keep_visible(
         }
     }
     Ok(out)
+}
+
+/// Of the members of `patient`'s compartment, those inside the reach, each with its body
+/// parsed — once, for the check and for the caller (`$summary` reads every body).
+pub async fn keep_visible_members(
+    state: &AppState,
+    access: &Access,
+    patient: &str,
+    versions: Vec<StoredVersion>,
+) -> Result<Vec<(StoredVersion, Value)>, FhirError> {
+    let all = matches!(access.reach(), Reach::All);
+    let only_this = [patient.to_owned()];
+    let mut out = Vec::with_capacity(versions.len());
+    for v in versions {
+        let Some(resource) = body_json(&v) else { continue };
+        let visible = all || {
+            // A member that names no other patient anywhere is owned by this one alone: no
+            // need to evaluate its compartment parameters (most of a long record's cost).
+            let sight = if names_only(&resource, patient) {
+                sight_of_owned(state, access, &resource, &only_this).await?
+            } else {
+                sight(state, access, &resource).await?
+            };
+            sight == Sight::Visible
+        };
+        if visible {
+            out.push((v, resource));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether every `Patient` a value's references name is `patient` (relative `Patient/id`;
+/// an absolute URL to a Patient counts as another).
+fn names_only(value: &Value, patient: &str) -> bool {
+    match value {
+        Value::Object(map) => map.iter().all(|(k, v)| match v {
+            Value::String(r) if k == "reference" => {
+                !r.contains("Patient/") || r.strip_prefix("Patient/").is_some_and(|id| id == patient)
+            }
+            other => names_only(other, patient),
+        }),
+        Value::Array(items) => items.iter().all(|v| names_only(v, patient)),
+        _ => true,
+    }
 }
 
 /// Refuses a write that would put data outside the reach, or change data outside it:
@@ -761,6 +815,40 @@ fn sixteen_years_before(today: helse_fhir_r4::Instant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_naming_no_other_patient_is_owned_by_its_patient_alone() {
+        use serde_json::json;
+        let cases = [
+            (
+                json!({"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+                "performer": [{"reference": "Practitioner/d"}]}),
+                true,
+            ),
+            (
+                json!({"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+                "performer": [{"reference": "Patient/p2"}]}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Observation", "subject": {"reference": "Patient/p1"},
+                "focus": [{"reference": "http://other.example/fhir/Patient/p1"}]}),
+                false,
+            ),
+            (
+                json!({"resourceType": "Encounter", "subject": {"reference": "Patient/p1"},
+                "contained": [{"resourceType": "Observation", "subject": {"reference": "Patient/p3"}}]}),
+                false,
+            ),
+        ];
+        for (resource, only) in cases {
+            assert_eq!(names_only(&resource, "p1"), only, "{resource}");
+            if only {
+                // What the fast path assumes: the compartment parameters find p1 alone.
+                assert_eq!(compartment_owners("Patient", &resource), ["p1"], "{resource}");
+            }
+        }
+    }
 
     #[test]
     fn sixteen_years_count_from_the_date() {

@@ -238,8 +238,8 @@ fn entry(ctx: &Ctx<'_>, v: &StoredVersion, mode: &str) -> Result<Value, FhirErro
 const MAX_EVERYTHING: usize = 50_000;
 
 /// A patient (checked against the reach) and the resources of its compartment of the types
-/// `wanted` accepts that the access may read — without what it may not see (another
-/// patient's too, blocked). For `$everything` and `$summary`.
+/// `wanted` accepts that the access's scopes may read — not yet narrowed to its reach
+/// (`reach::keep_visible`, `keep_visible_parsed`). For `$everything` and `$summary`.
 pub(crate) async fn compartment(
     ctx: &Ctx<'_>,
     ty: ResourceType,
@@ -279,7 +279,6 @@ pub(crate) async fn compartment(
     }
     let members: Vec<StoredVersion> =
         ctx.state.store.read_keys(&keys).await?.into_iter().map(|(_, v)| v).collect();
-    let members = crate::reach::keep_visible(ctx.state, ctx.access, members).await?;
     Ok((patient, members))
 }
 
@@ -296,6 +295,7 @@ pub async fn everything(ctx: &Ctx<'_>, ty: ResourceType, id: &ResourceId) -> Res
         .transpose()?;
     let (patient, members) =
         compartment(ctx, ty, id, |member| types.as_ref().is_none_or(|t| t.contains(&member))).await?;
+    let members = crate::reach::keep_visible(ctx.state, ctx.access, members).await?;
     let mut members: Vec<StoredVersion> =
         members.into_iter().filter(|v| since.is_none_or(|r| v.last_updated.millis() >= r.start)).collect();
     let notes = crate::reach::patient_notes(ctx.state, ctx.access, id.as_str()).await?;

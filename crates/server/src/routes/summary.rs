@@ -206,18 +206,6 @@ struct Item {
     when: String,
 }
 
-/// The patient's resources, parsed once, with when each happened.
-fn items(members: Vec<StoredVersion>) -> Vec<Item> {
-    members
-        .into_iter()
-        .filter_map(|v| {
-            let body: Value = serde_json::from_str(v.body.as_deref()?).ok()?;
-            let when = when(&v, &body);
-            Some(Item { version: v, body, when })
-        })
-        .collect()
-}
-
 /// Which items each section lists, in order (newest first).
 fn sections(items: &[Item]) -> Vec<(&'static Section, Vec<&Item>)> {
     let mut by_type: HashMap<&str, Vec<&Item>> = HashMap::new();
@@ -336,14 +324,12 @@ pub async fn summary(ctx: &Ctx<'_>, id: &ResourceId) -> Result<FhirResponse, Fhi
     let patient_type = ResourceType::parse("Patient").expect("a type");
     let wanted = |t: &str| SECTIONS.iter().any(|s| s.types.contains(&t)) || t == "Provenance";
     let (patient, members) = compartment(ctx, patient_type, id, wanted).await?;
+    let members = crate::reach::keep_visible_members(ctx.state, ctx.access, id.as_str(), members).await?;
     // The record's own Provenance, by target.
     let mut recorded_by: HashMap<String, String> = HashMap::new();
-    let (provenances, members): (Vec<StoredVersion>, Vec<StoredVersion>) =
-        members.into_iter().partition(|v| v.resource_type.as_str() == "Provenance");
-    for p in &provenances {
-        let Some(body) = p.body.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok()) else {
-            continue;
-        };
+    let (provenances, members): (Vec<_>, Vec<_>) =
+        members.into_iter().partition(|(v, _)| v.resource_type.as_str() == "Provenance");
+    for (_, body) in &provenances {
         let org = body["agent"].as_array().into_iter().flatten().find_map(|a| {
             a.pointer("/who/reference")
                 .and_then(Value::as_str)
@@ -359,7 +345,10 @@ pub async fn summary(ctx: &Ctx<'_>, id: &ResourceId) -> Result<FhirResponse, Fhi
         }
     }
     let notes = crate::reach::patient_notes(ctx.state, ctx.access, id.as_str()).await?;
-    let items = items(members);
+    let items: Vec<Item> = members
+        .into_iter()
+        .map(|(version, body)| Item { when: when(&version, &body), version, body })
+        .collect();
     let sections = sections(&items);
 
     let now = Instant::now();
