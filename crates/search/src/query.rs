@@ -151,6 +151,21 @@ fn parse_clause(resource_type: &str, name: &str, value: &str) -> Result<Clause, 
     }
     let (code, modifier) = name.split_once(':').map_or((name, None), |(c, m)| (c, Some(m)));
     let p = param(resource_type, code)?;
+    // `_id` is the resource row's own id, never an index row (see `extract::index_entries`).
+    if code == "_id" {
+        let values = split_or(value);
+        return match modifier {
+            None => Ok(Clause(vec![Condition::Id(values)])),
+            Some("not") => Ok(Clause(vec![Condition::Not(Box::new(Condition::Id(values)))])),
+            // Every resource has an id.
+            Some("missing") => match value {
+                "true" => Ok(Clause(vec![Condition::Id(Vec::new())])),
+                "false" => Ok(Clause(vec![Condition::Not(Box::new(Condition::Id(Vec::new())))])),
+                _ => Err(invalid(code, value, "expected true or false")),
+            },
+            Some(other) => Err(SearchError::Unsupported(format!("_id:{other}"))),
+        };
+    }
     if modifier == Some("missing") {
         let table = p.ty.table().ok_or_else(|| SearchError::Unsupported(format!("{code}:missing")))?;
         let missing = match value {
@@ -161,10 +176,7 @@ fn parse_clause(resource_type: &str, name: &str, value: &str) -> Result<Clause, 
         return Ok(Clause(vec![Condition::Missing { param: code.to_owned(), table, missing }]));
     }
     let values = split_or(value);
-    // `_id` and `_lastUpdated` read the resource rows directly.
-    if code == "_id" && modifier.is_none() {
-        return Ok(Clause(vec![Condition::Id(values)]));
-    }
+    // `_lastUpdated` reads the resource rows directly.
     if code == "_lastUpdated" && modifier.is_none() {
         let conditions = values
             .iter()

@@ -255,22 +255,45 @@ pub fn write_target(write: &Write) -> Option<(ResourceType, &ResourceId)> {
     }
 }
 
-/// The index row as `(table, value columns)` in the order of `IndexTable::columns`.
-pub fn index_row(value: &IndexValue) -> (IndexTable, Vec<SqlArg>) {
-    let text = |s: &str| SqlArg::Text(s.to_owned());
-    let opt = |s: &Option<String>| s.as_deref().map_or(SqlArg::Null, text);
-    let row = match value {
-        IndexValue::Token { system, code, text: t } => vec![opt(system), text(code), opt(t)],
-        IndexValue::String { normalized, exact } => vec![text(normalized), text(exact)],
-        IndexValue::Date { start, end } => vec![SqlArg::Int(*start), SqlArg::Int(*end)],
-        IndexValue::Reference { target_type, target_id, url } => {
-            vec![opt(target_type), opt(target_id), opt(url)]
+/// A column value of an index row, borrowed from it (binding a row allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ColumnValue<'a> {
+    Text(&'a str),
+    Int(i64),
+    Real(f64),
+    Null,
+}
+
+impl ColumnValue<'_> {
+    pub fn to_arg(self) -> SqlArg {
+        match self {
+            ColumnValue::Text(t) => SqlArg::Text(t.to_owned()),
+            ColumnValue::Int(i) => SqlArg::Int(i),
+            ColumnValue::Real(r) => SqlArg::Real(r),
+            ColumnValue::Null => SqlArg::Null,
         }
-        IndexValue::Number(n) => vec![SqlArg::Real(*n)],
-        IndexValue::Quantity { value, system, code } => vec![SqlArg::Real(*value), opt(system), opt(code)],
-        IndexValue::Uri(u) => vec![text(u)],
+    }
+}
+
+/// The index row as `(table, value columns)` in the order of `IndexTable::columns` (one
+/// to three columns; the rest of the array is `Null`).
+pub fn index_row(value: &IndexValue) -> (IndexTable, [ColumnValue<'_>; 3], usize) {
+    use ColumnValue::{Int, Null, Real, Text};
+    fn opt(s: &Option<String>) -> ColumnValue<'_> {
+        s.as_deref().map_or(Null, Text)
+    }
+    let (row, n) = match value {
+        IndexValue::Token { system, code, text } => ([opt(system), Text(code), opt(text)], 3),
+        IndexValue::String { normalized, exact } => ([Text(normalized), Text(exact), Null], 2),
+        IndexValue::Date { start, end } => ([Int(*start), Int(*end), Null], 2),
+        IndexValue::Reference { target_type, target_id, url } => {
+            ([opt(target_type), opt(target_id), opt(url)], 3)
+        }
+        IndexValue::Number(n) => ([Real(*n), Null, Null], 1),
+        IndexValue::Quantity { value, system, code } => ([Real(*value), opt(system), opt(code)], 3),
+        IndexValue::Uri(u) => ([Text(u), Null, Null], 1),
     };
-    (value.table(), row)
+    (value.table(), row, n)
 }
 
 /// Rows per multi-row `INSERT`: large terminology resources index thousands of codes, and
@@ -298,7 +321,8 @@ pub fn index_inserts(resource_type: &str, rid: i64, entries: &[IndexEntry]) -> V
                 args.push(SqlArg::Int(rid));
                 args.push(SqlArg::Text(entry.param.clone()));
                 args.push(SqlArg::Int(entry.group.unwrap_or(0)));
-                args.extend(index_row(&entry.value).1);
+                let (_, values, n) = index_row(&entry.value);
+                args.extend(values[..n].iter().map(|v| v.to_arg()));
             }
             out.push((sql, args));
         }

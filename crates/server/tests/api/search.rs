@@ -235,6 +235,11 @@ const CASES: &[(&str, &[&str])] = &[
     ("Patient?_has:Observation:subject:status=preliminary", &["per"]),
     // _id and _lastUpdated
     ("Patient?_id=kari,per", &["kari", "per"]),
+    ("Patient?_id:not=kari", &["ola", "per"]),
+    ("Patient?_id:missing=true", &[]),
+    ("Patient?_id:missing=false", &["kari", "ola", "per"]),
+    ("Observation?subject:Patient._id=ola", &["hr2"]),
+    ("Patient?_has:Observation:subject:_id=hr2", &["ola"]),
     ("Patient?_lastUpdated=gt2000-01-01", &["kari", "ola", "per"]),
     ("Patient?_lastUpdated=lt2000-01-01", &[]),
 ];
