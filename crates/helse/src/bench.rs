@@ -173,6 +173,18 @@ pub(crate) struct Load {
     pub elapsed: Duration,
 }
 
+impl Load {
+    /// Requests per second.
+    pub(crate) fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The median and 99th-percentile latency, in ms.
+    pub(crate) fn p50_p99(&self) -> (f64, f64) {
+        (percentile(&self.latencies, 0.50), percentile(&self.latencies, 0.99))
+    }
+}
+
 /// GETs for `seconds` on `connections` keep-alive connections, request `i` of connection
 /// `worker` asking for `path(worker, i)`; every answer must be a 200 (a Bundle's entries
 /// are counted).

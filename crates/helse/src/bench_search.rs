@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use serde_json::Value;
 
-use crate::bench::{Target, connect, parse_url, percentile, send, timed_gets};
+use crate::bench::{Target, connect, parse_url, send, timed_gets};
 
 /// What a query needs to know about a patient.
 struct Sample {
@@ -88,11 +88,10 @@ pub async fn run(url: &str, connections: usize, seconds: u64) -> anyhow::Result<
             Arc::new(move |worker: usize, i: usize| query(&samples[(worker * 7919 + i) % samples.len()]));
         let load = timed_gets(&target, connections, seconds, path).await?;
         let n = load.latencies.len();
+        let (p50, p99) = load.p50_p99();
         println!(
-            "{name:<30} {n:>9} {:>9.0} {:>9.2} {:>9.2} {:>11.1}",
-            n as f64 / load.elapsed.as_secs_f64(),
-            percentile(&load.latencies, 0.50),
-            percentile(&load.latencies, 0.99),
+            "{name:<30} {n:>9} {:>9.0} {p50:>9.2} {p99:>9.2} {:>11.1}",
+            load.rate(),
             load.entries as f64 / n.max(1) as f64
         );
     }

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use crate::bench::{Target, connect, parse_url, percentile, send, timed_gets};
+use crate::bench::{Target, connect, parse_url, send, timed_gets};
 
 /// Resources in the record, the Patient and their GP included.
 const RECORD: usize = 5_000;
@@ -102,11 +102,10 @@ pub async fn run(
     println!(
         "helse bench --suite summary: a record of {RECORD} resources, {connections} connections, {seconds} s"
     );
+    let (p50, p99) = load.p50_p99();
     println!(
-        "$summary: {n} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} entries in the document",
-        n as f64 / load.elapsed.as_secs_f64(),
-        percentile(&load.latencies, 0.50),
-        percentile(&load.latencies, 0.99),
+        "$summary: {n} requests, {:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {} entries in the document",
+        load.rate(),
         load.entries / n.max(1)
     );
     if let Some(user) = portal_user {
@@ -117,12 +116,11 @@ pub async fn run(
         });
         let page = format!("portal/patients/{patient}");
         let load = timed_gets(&portal, connections, seconds, Arc::new(move |_, _| page.clone())).await?;
-        let n = load.latencies.len();
+        let (p50, p99) = load.p50_p99();
         println!(
-            "portal page of the summary: {n} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-            n as f64 / load.elapsed.as_secs_f64(),
-            percentile(&load.latencies, 0.50),
-            percentile(&load.latencies, 0.99),
+            "portal page of the summary: {} requests, {:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms",
+            load.latencies.len(),
+            load.rate()
         );
     }
     Ok(())

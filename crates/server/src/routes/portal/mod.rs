@@ -186,6 +186,15 @@ impl Visit {
         Ok(Answer { status, body })
     }
 
+    /// A read that must succeed: the answer's body, or the page that says why not.
+    async fn read(&self, title: &str, path: &str, emergency: Option<String>) -> Result<Value, Response> {
+        match self.fhir(Method::GET, path, None, None, emergency).await {
+            Ok(a) if a.ok() => Ok(a.body),
+            Ok(a) => Err(self.failed(title, &a)),
+            Err(e) => Err(self.error(&e)),
+        }
+    }
+
     /// The FHIR base URL (for links in what the API returned).
     fn base(&self) -> String {
         request_base(&self.state, &self.headers)

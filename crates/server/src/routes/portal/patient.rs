@@ -214,15 +214,11 @@ pub async fn summary(visit: Visit) -> Response {
     };
     let lang = visit.lang;
     let title = lang.pick("Mitt sammendrag", "My summary");
-    let answer = match visit.fhir(Method::GET, &format!("Patient/{patient}/$summary"), None, None, None).await
-    {
-        Ok(a) => a,
-        Err(e) => return visit.error(&e),
+    let summary = match visit.read(title, &format!("Patient/{patient}/$summary"), None).await {
+        Ok(b) => b,
+        Err(page) => return page,
     };
-    if !answer.ok() {
-        return visit.failed(title, &answer);
-    }
-    let mut body = render::patient_line(&answer.body, lang);
+    let mut body = render::patient_line(&summary, lang);
     if session.fhir_user.as_deref() != Some(&format!("Patient/{patient}")) {
         body.push_str(&format!(
             r#"<p class="note">{} <a href="/portal/choose">{}</a></p>"#,
@@ -233,7 +229,7 @@ pub async fn summary(visit: Visit) -> Response {
             lang.pick("Bytt", "Switch"),
         ));
     }
-    body.push_str(&render::summary(&answer.body, lang));
+    body.push_str(&render::summary(&summary, lang));
     visit.page(StatusCode::OK, title, &body)
 }
 
@@ -243,16 +239,8 @@ async fn statements(visit: &Visit, patient: &str) -> Result<Vec<Value>, Response
         "Consent?patient=Patient/{patient}&category={}&_sort=-_lastUpdated",
         urlencode(&format!("{CONSENT_KIND_SYSTEM}|{DONATION}"))
     );
-    let answer = visit.fhir(Method::GET, &path, None, None, None).await.map_err(|e| visit.error(&e))?;
-    if !answer.ok() {
-        return Err(visit.failed(visit.lang.pick("Organdonasjon", "Organ donation"), &answer));
-    }
-    Ok(answer.body["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.get("resource").cloned())
-        .collect())
+    let found = visit.read(visit.lang.pick("Organdonasjon", "Organ donation"), &path, None).await?;
+    Ok(found["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource").cloned()).collect())
 }
 
 fn urlencode(text: &str) -> String {
@@ -558,18 +546,12 @@ pub async fn access_log(visit: Visit) -> Response {
     };
     let lang = visit.lang;
     let title = lang.pick("Hvem har sett journalen", "Who has seen the record");
-    let answer = match visit
-        .fhir(Method::GET, &format!("Patient/{patient}/$access-log?_count=200"), None, None, None)
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return visit.error(&e),
+    let log = match visit.read(title, &format!("Patient/{patient}/$access-log?_count=200"), None).await {
+        Ok(b) => b,
+        Err(page) => return page,
     };
-    if !answer.ok() {
-        return visit.failed(title, &answer);
-    }
     let events: Vec<&Value> =
-        answer.body["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource")).collect();
+        log["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource")).collect();
     let mut names = std::collections::HashMap::new();
     let mut rows = String::new();
     for event in &events {

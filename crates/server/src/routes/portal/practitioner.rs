@@ -12,7 +12,7 @@ use helse_norway::systems;
 use serde_json::Value;
 
 use super::render::{self, date, identifier, person_name};
-use super::{Answer, Session, Visit, field, foreign_form, form, redirect};
+use super::{Session, Visit, field, foreign_form, form, redirect};
 use crate::html::{Lang, escape};
 
 /// Most characters of an emergency-access reason (as the API's header allows).
@@ -39,15 +39,12 @@ pub async fn patients(visit: Visit) -> Response {
         Some(n) => format!("Patient?identifier={}&_count=20", fnr_token(n)),
         None => "Patient?_count=100&_sort=family".to_owned(),
     };
-    let answer = match visit.fhir(Method::GET, &path, None, None, None).await {
-        Ok(a) => a,
-        Err(e) => return visit.error(&e),
+    let found = match visit.read(title, &path, None).await {
+        Ok(b) => b,
+        Err(page) => return page,
     };
-    if !answer.ok() {
-        return visit.failed(title, &answer);
-    }
     let mut body = search_form(lang, wanted.as_deref());
-    let rows = patient_rows(&answer, lang);
+    let rows = patient_rows(&found, lang);
     match (&wanted, rows.is_empty()) {
         (Some(n), true) => {
             body.push_str(&format!(
@@ -88,8 +85,8 @@ fn search_form(lang: Lang, wanted: Option<&str>) -> String {
     )
 }
 
-fn patient_rows(answer: &Answer, lang: Lang) -> String {
-    answer.body["entry"]
+fn patient_rows(bundle: &Value, lang: Lang) -> String {
+    bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()
@@ -211,12 +208,11 @@ pub async fn emergency(visit: Visit, body: Bytes) -> Response {
         (Some(p), _) => p.to_owned(),
         (None, Some(n)) => {
             let path = format!("Patient?identifier={}&_count=2", fnr_token(n.trim()));
-            let found = match visit.fhir(Method::GET, &path, None, None, Some(reason.clone())).await {
-                Ok(a) if a.ok() => a,
-                Ok(a) => return visit.failed(title, &a),
-                Err(e) => return visit.error(&e),
+            let found = match visit.read(title, &path, Some(reason.clone())).await {
+                Ok(b) => b,
+                Err(page) => return page,
             };
-            let ids: Vec<&str> = found.body["entry"]
+            let ids: Vec<&str> = found["entry"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -236,12 +232,9 @@ pub async fn emergency(visit: Visit, body: Bytes) -> Response {
         _ => return redirect("/portal/patients"),
     };
     let path = format!("Patient/{}/$summary", path_segment(&id));
-    let answer = match visit.fhir(Method::GET, &path, None, None, Some(reason.clone())).await {
-        Ok(a) => a,
-        Err(e) => return visit.error(&e),
+    let summary = match visit.read(title, &path, Some(reason.clone())).await {
+        Ok(b) => b,
+        Err(page) => return page,
     };
-    if !answer.ok() {
-        return visit.failed(title, &answer);
-    }
-    visit.page(StatusCode::OK, title, &summary_body(&answer.body, lang, Some(&reason)))
+    visit.page(StatusCode::OK, title, &summary_body(&summary, lang, Some(&reason)))
 }
