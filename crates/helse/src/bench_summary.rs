@@ -110,9 +110,11 @@ pub async fn run(
     );
     if let Some(user) = portal_user {
         let (name, password) = user.split_once(':').context("--portal-user is NAME:PASSWORD")?;
+        // The portal is at the server's root, beside the FHIR base.
         let portal = Arc::new(Target {
+            host: target.host.clone(),
+            path: String::new(),
             cookie: Some(sign_in(&target, name, password).await?),
-            ..parse_url(&origin(url))?
         });
         let page = format!("portal/patients/{patient}");
         let load = timed_gets(&portal, connections, seconds, Arc::new(move |_, _| page.clone())).await?;
@@ -124,12 +126,6 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// `http://host:port` of a base URL.
-fn origin(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    format!("http://{}", rest.split('/').next().unwrap_or(rest))
 }
 
 /// Signs in at the portal; returns the session cookie (`helse_portal=…`).

@@ -183,6 +183,9 @@ async fn external_person(
     Ok(Some((role, reference)))
 }
 
+/// Most characters an emergency-access reason may have.
+pub const MAX_EMERGENCY_REASON: usize = 500;
+
 /// The reason given for emergency access (UTF-8, or percent-encoded UTF-8).
 fn emergency_reason(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
     let Some(value) = headers.get(EMERGENCY_HEADER) else { return Ok(None) };
@@ -194,10 +197,10 @@ fn emergency_reason(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
             .and_then(|v| v.into_iter().next())
             .map_or(raw.clone(), |(_, v)| v);
     let reason = decoded.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(FhirError::BadRequest(
-            "X-Emergency-Access must state the reason (1 to 500 characters)".into(),
-        ));
+    if reason.is_empty() || reason.chars().count() > MAX_EMERGENCY_REASON {
+        return Err(FhirError::BadRequest(format!(
+            "X-Emergency-Access must state the reason (1 to {MAX_EMERGENCY_REASON} characters)"
+        )));
     }
     Ok(Some(reason.to_owned()))
 }

@@ -10,7 +10,7 @@
 //! care relationship (`reach`); every read is in the patient's access log.
 
 use helse_auth::Role;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::access::Access;
 use crate::consent::CONSENT_KIND_SYSTEM;
@@ -51,6 +51,25 @@ pub fn statement(r: &Value) -> Option<&str> {
             .iter()
             .find(|x| x["system"] == STATEMENT_SYSTEM)
             .and_then(|x| x["code"].as_str())
+    })
+}
+
+/// A current statement of `kind` made by the patient `patient` (an id) now: `provision`
+/// holds its type, restrictions and next of kin; its code, and the scope, category, policy
+/// and performer every statement has, are set here.
+pub fn new_statement(patient: &str, kind: &str, provision: Value) -> Value {
+    let mut provision = provision;
+    provision["code"] = json!([{"coding": [{"system": STATEMENT_SYSTEM, "code": kind}]}]);
+    json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr"}]},
+        "category": [{"coding": [{"system": CONSENT_KIND_SYSTEM, "code": DONATION, "display": "Organ donation"}]}],
+        "patient": {"reference": format!("Patient/{patient}")},
+        "performer": [{"reference": format!("Patient/{patient}")}],
+        "dateTime": helse_fhir_r4::Instant::now().to_string(),
+        "policy": [{"uri": POLICY}],
+        "provision": provision,
     })
 }
 
@@ -163,16 +182,12 @@ pub async fn check_single(state: &crate::AppState, id: Option<&str>, r: &Value) 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use serde_json::json;
 
+    /// A statement without a date (so what is said of it does not change by the day).
     pub fn statement_of(kind: &str, provision: Value) -> Value {
-        let mut p = provision;
-        p["code"] = json!([{"coding": [{"system": STATEMENT_SYSTEM, "code": kind}]}]);
-        json!({"resourceType": "Consent", "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr"}]},
-            "category": [{"coding": [{"system": CONSENT_KIND_SYSTEM, "code": DONATION}]}],
-            "patient": {"reference": "Patient/p1"}, "performer": [{"reference": "Patient/p1"}],
-            "policy": [{"uri": POLICY}], "provision": p})
+        let mut s = new_statement("p1", kind, provision);
+        s.as_object_mut().expect("an object").remove("dateTime");
+        s
     }
 
     #[test]

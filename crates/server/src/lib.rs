@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod capability;
 pub mod consent;
+pub mod describe;
 pub mod donor;
 pub mod emergency;
 pub mod error;

@@ -276,22 +276,7 @@ pub(crate) async fn patient_names(state: &AppState, ids: &[String]) -> Vec<(Stri
     let mut out = Vec::new();
     for id in ids {
         let body = crate::reach::read_json(state, &format!("Patient/{id}")).await.ok().flatten();
-        let name = (|| {
-            let body = body.as_ref()?;
-            let name = body.get("name")?.get(0)?;
-            let given: Vec<&str> = name
-                .get("given")
-                .and_then(|g| g.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g.as_str())
-                .collect();
-            Some(
-                format!("{} {}", given.join(" "), name.get("family").and_then(|f| f.as_str()).unwrap_or(""))
-                    .trim()
-                    .to_owned(),
-            )
-        })();
+        let name = body.as_ref().and_then(crate::describe::person_name);
         out.push((id.clone(), name.unwrap_or_else(|| id.clone())));
     }
     out

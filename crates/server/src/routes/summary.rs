@@ -238,14 +238,9 @@ fn sections(items: &[Item]) -> Vec<(&'static Section, Vec<&Item>)> {
 
 /// A short human-readable line for an entry (the section's narrative).
 fn display(r: &Value) -> String {
-    let concept = ["code", "vaccineCode", "medicationCodeableConcept", "type"].iter().find_map(|f| {
-        let c = r.get(*f)?;
-        let c = if c.is_array() { c.get(0)? } else { c };
-        c.get("text")
-            .and_then(Value::as_str)
-            .or_else(|| c.pointer("/coding/0/display").and_then(Value::as_str))
-            .or_else(|| c.pointer("/coding/0/code").and_then(Value::as_str))
-    });
+    let concept = ["code", "vaccineCode", "medicationCodeableConcept", "type"]
+        .iter()
+        .find_map(|f| crate::describe::concept(r.get(*f)?));
     let value = r.get("valueQuantity").map(|q| {
         format!(
             " {} {}",

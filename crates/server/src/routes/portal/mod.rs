@@ -238,6 +238,11 @@ fn field<'f>(form: &'f [(String, String)], name: &str) -> Option<&'f str> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Text percent-encoded for a URL's path segment or query value.
+fn encode(text: &str) -> String {
+    serde_urlencoded::to_string([("v", text)]).unwrap_or_default()[2..].to_owned()
+}
+
 fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned()), (header::CACHE_CONTROL, "no-store".into())])
         .into_response()

@@ -10,11 +10,12 @@ use helse_auth::Role;
 use helse_fhir_r4::Instant;
 use serde_json::{Value, json};
 
-use super::render::{self, ORGANS, moment, person_name, statement_words};
+use super::render::{self, ORGANS, moment, statement_words};
 use super::session::set_cookie;
-use super::{Session, Visit, field, foreign_form, form, redirect};
+use super::{Session, Visit, encode, field, foreign_form, form, redirect};
 use crate::consent::CONSENT_KIND_SYSTEM;
-use crate::donor::{self, DONATION, POLICY, STATEMENT_SYSTEM, STATEMENTS};
+use crate::describe::person_name;
+use crate::donor::{self, DONATION, STATEMENTS};
 use crate::html::{Lang, escape};
 
 pub async fn login_page(visit: Visit) -> Response {
@@ -128,26 +129,33 @@ fn patient_session(visit: &Visit) -> Result<(&Session, &str), Response> {
     }
 }
 
+/// A signed-in patient's session, and whose records they may work on (their own and those
+/// of whom they are proxy for).
+async fn choices(visit: &Visit) -> Result<(&Session, Vec<String>), Response> {
+    let session = match visit.signed_in()? {
+        s if s.role == Role::Patient => s,
+        _ => return Err(redirect("/portal")),
+    };
+    let me = session.own_patient().ok_or_else(|| redirect("/portal/login"))?;
+    let candidates = crate::reach::proxied_patients(&visit.state, me, Instant::now())
+        .await
+        .map_err(|e| visit.error(&e))?;
+    Ok((session, candidates))
+}
+
 /// `GET /portal/choose`: whose record, for a patient who is proxy for others.
 pub async fn choose_page(visit: Visit) -> Response {
-    let session = match visit.signed_in() {
-        Ok(s) if s.role == Role::Patient => s,
-        Ok(_) => return redirect("/portal"),
+    let (session, candidates) = match choices(&visit).await {
+        Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(me) = session.fhir_user.as_deref().and_then(|u| u.strip_prefix("Patient/")) else {
-        return redirect("/portal/login");
-    };
     let lang = visit.lang;
-    let candidates = match crate::reach::proxied_patients(&visit.state, me, Instant::now()).await {
-        Ok(c) => c,
-        Err(e) => return visit.error(&e),
-    };
     let names = crate::routes::authorize::patient_names(&visit.state, &candidates).await;
     let options: String = names
         .iter()
         .map(|(id, name)| {
-            let whose = if id == me { lang.pick(" (deg selv)", " (yourself)") } else { "" };
+            let whose =
+                if session.own_patient() == Some(id) { lang.pick(" (deg selv)", " (yourself)") } else { "" };
             format!(
                 r#"<label><input type="radio" name="patient" value="{}" required> {}{whose}</label>"#,
                 escape(id),
@@ -169,22 +177,15 @@ pub async fn choose_page(visit: Visit) -> Response {
 
 /// `POST /portal/choose`.
 pub async fn choose(visit: Visit, body: Bytes) -> Response {
-    let mut session = match visit.signed_in() {
-        Ok(s) if s.role == Role::Patient => s.clone(),
-        Ok(_) => return redirect("/portal"),
+    let (session, candidates) = match choices(&visit).await {
+        Ok(c) => c,
         Err(r) => return r,
     };
     let form = form(&body);
     if !session.form_is_ours(&form) {
         return foreign_form(&visit);
     }
-    let Some(me) = session.fhir_user.as_deref().and_then(|u| u.strip_prefix("Patient/")) else {
-        return redirect("/portal/login");
-    };
-    let candidates = match crate::reach::proxied_patients(&visit.state, me, Instant::now()).await {
-        Ok(c) => c,
-        Err(e) => return visit.error(&e),
-    };
+    let mut session = session.clone();
     match field(&form, "patient") {
         Some(p) if candidates.iter().any(|c| c == p) => {
             session.patient = Some(p.to_owned());
@@ -219,7 +220,7 @@ pub async fn summary(visit: Visit) -> Response {
         Err(page) => return page,
     };
     let mut body = render::patient_line(&summary, lang);
-    if session.fhir_user.as_deref() != Some(&format!("Patient/{patient}")) {
+    if session.own_patient() != Some(patient) {
         body.push_str(&format!(
             r#"<p class="note">{} <a href="/portal/choose">{}</a></p>"#,
             lang.pick(
@@ -237,14 +238,10 @@ pub async fn summary(visit: Visit) -> Response {
 async fn statements(visit: &Visit, patient: &str) -> Result<Vec<Value>, Response> {
     let path = format!(
         "Consent?patient=Patient/{patient}&category={}&_sort=-_lastUpdated",
-        urlencode(&format!("{CONSENT_KIND_SYSTEM}|{DONATION}"))
+        encode(&format!("{CONSENT_KIND_SYSTEM}|{DONATION}"))
     );
     let found = visit.read(visit.lang.pick("Organdonasjon", "Organ donation"), &path, None).await?;
     Ok(found["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource").cloned()).collect())
-}
-
-fn urlencode(text: &str) -> String {
-    serde_urlencoded::to_string([("v", text)]).unwrap_or_default().trim_start_matches("v=").to_owned()
 }
 
 /// `GET /portal/donor`.
@@ -283,7 +280,7 @@ async fn donor_view(visit: &Visit, status: StatusCode, problem: Option<&str>) ->
                 lang.pick("Du har ingen gjeldende erklæring.", "You have no current statement.").to_owned(),
         }),
     ));
-    let own = session.fhir_user.as_deref() == Some(&format!("Patient/{patient}"));
+    let own = session.own_patient() == Some(patient);
     if own {
         body.push_str(&donor_form(session, lang, current, latest));
     } else {
@@ -499,10 +496,7 @@ fn statement_from_form(form: &[(String, String)], patient: &str, lang: Lang) -> 
     if kin.iter().any(|n| n.chars().count() > 200) {
         return Err(lang.pick("Navnet er for langt.", "The name is too long."));
     }
-    let mut provision = json!({
-        "type": if kind == "not-willing" { "deny" } else { "permit" },
-        "code": [{"coding": [{"system": STATEMENT_SYSTEM, "code": kind}]}],
-    });
+    let mut provision = json!({"type": if kind == "not-willing" { "deny" } else { "permit" }});
     if kind == "willing-with-restrictions" {
         if organs.is_empty() {
             return Err(lang.pick(
@@ -525,17 +519,7 @@ fn statement_from_form(form: &[(String, String)], patient: &str, lang: Lang) -> 
             .map(|name| json!({"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "NOK"}]}, "reference": {"display": name}}))
             .collect::<Vec<_>>());
     }
-    Ok(json!({
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr"}]},
-        "category": [{"coding": [{"system": CONSENT_KIND_SYSTEM, "code": DONATION, "display": "Organ donation"}]}],
-        "patient": {"reference": format!("Patient/{patient}")},
-        "performer": [{"reference": format!("Patient/{patient}")}],
-        "dateTime": Instant::now().to_string(),
-        "policy": [{"uri": POLICY}],
-        "provision": provision,
-    }))
+    Ok(donor::new_statement(patient, kind, provision))
 }
 
 /// `GET /portal/access-log`: who has looked at my record, newest first.
@@ -586,9 +570,11 @@ pub async fn access_log(visit: Visit) -> Response {
                 .to_owned(),
         };
         let what = what_was_done(event, lang);
-        let purpose = requestor.and_then(|a| a.pointer("/purposeOfUse/0")).map(|p| {
-            let code = p.pointer("/coding/0/code").and_then(Value::as_str).unwrap_or("");
-            let words = match code {
+        let purpose = requestor.and_then(|a| a.pointer("/purposeOfUse/0"));
+        let code = purpose.and_then(|p| p.pointer("/coding/0/code")).and_then(Value::as_str);
+        let emergency = code == Some("ETREAT");
+        let why = purpose.map(|p| {
+            let words = match code.unwrap_or("") {
                 "ETREAT" => lang.pick("Nødtilgang", "Emergency access"),
                 "TREAT" => lang.pick("Behandling", "Treatment"),
                 other => other,
@@ -598,15 +584,13 @@ pub async fn access_log(visit: Visit) -> Response {
                 None => words.to_owned(),
             }
         });
-        let emergency =
-            requestor.and_then(|a| a.pointer("/purposeOfUse/0/coding/0/code")).is_some_and(|c| c == "ETREAT");
         let outcome = if event["outcome"] == "0" { "" } else { lang.pick(" (avvist)", " (refused)") };
         rows.push_str(&format!(
             r#"<tr{class}><td>{}</td><td>{}</td><td>{}{outcome}</td><td>{}</td></tr>"#,
             escape(&moment(event["recorded"].as_str().unwrap_or(""), lang)),
             escape(&who),
             escape(&what),
-            escape(&purpose.unwrap_or_default()),
+            escape(&why.unwrap_or_default()),
             class = if emergency { r#" class="emergency""# } else { "" },
         ));
     }

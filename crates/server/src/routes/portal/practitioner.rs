@@ -11,12 +11,11 @@ use helse_auth::Role;
 use helse_norway::systems;
 use serde_json::Value;
 
-use super::render::{self, date, identifier, person_name};
-use super::{Session, Visit, field, foreign_form, form, redirect};
+use super::render::{self, date};
+use super::{Session, Visit, encode, field, foreign_form, form, redirect};
+use crate::access::MAX_EMERGENCY_REASON;
+use crate::describe::{identifier, person_name};
 use crate::html::{Lang, escape};
-
-/// Most characters of an emergency-access reason (as the API's header allows).
-const MAX_REASON: usize = 500;
 
 fn practitioner_session(visit: &Visit) -> Result<&Session, Response> {
     let session = visit.signed_in()?;
@@ -72,7 +71,6 @@ pub async fn patients(visit: Visit) -> Response {
 
 /// A token search value for a fødselsnummer or D-nummer (the number says which).
 fn fnr_token(number: &str) -> String {
-    let encode = |s: &str| serde_urlencoded::to_string([("v", s)]).unwrap_or_default()[2..].to_owned();
     encode(&format!("{}|{number},{}|{number}", systems::FODSELSNUMMER, systems::D_NUMMER))
 }
 
@@ -111,7 +109,7 @@ fn patient_rows(bundle: &Value, lang: Lang) -> String {
 /// (`patient`, an id) or their number (`fnr`).
 fn emergency_form(session: &Session, lang: Lang, who: (&str, &str)) -> String {
     format!(
-        r#"<section class="emergency"><h2>{heading}</h2><p>{explain}</p><form method="post" action="/portal/emergency"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="{name}" value="{value}"><label>{reason} <textarea name="reason" maxlength="{MAX_REASON}" required></textarea></label><button type="submit">{go}</button></form></section>"#,
+        r#"<section class="emergency"><h2>{heading}</h2><p>{explain}</p><form method="post" action="/portal/emergency"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="{name}" value="{value}"><label>{reason} <textarea name="reason" maxlength="{MAX_EMERGENCY_REASON}" required></textarea></label><button type="submit">{go}</button></form></section>"#,
         heading = lang.pick("Nødtilgang", "Emergency access"),
         explain = lang.pick(
             "Du kan åpne sammendraget uten behandlingsrelasjon når det trengs for å gi helsehjelp. Oppgi grunnen. Tilgangen logges, pasienten ser den, og den blir gjennomgått.",
@@ -133,13 +131,11 @@ pub async fn patient_summary(visit: Visit, Path(id): Path<String>) -> Response {
     };
     let lang = visit.lang;
     let title = lang.pick("Pasientsammendrag", "Patient summary");
-    let answer = match visit
-        .fhir(Method::GET, &format!("Patient/{}/$summary", path_segment(&id)), None, None, None)
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return visit.error(&e),
-    };
+    let answer =
+        match visit.fhir(Method::GET, &format!("Patient/{}/$summary", encode(&id)), None, None, None).await {
+            Ok(a) => a,
+            Err(e) => return visit.error(&e),
+        };
     if answer.status == StatusCode::FORBIDDEN {
         // No care relationship: say so, and offer emergency access.
         let body = format!(
@@ -153,12 +149,6 @@ pub async fn patient_summary(visit: Visit, Path(id): Path<String>) -> Response {
         return visit.failed(title, &answer);
     }
     visit.page(StatusCode::OK, title, &summary_body(&answer.body, lang, None))
-}
-
-/// A path segment as typed (ids are `[A-Za-z0-9.-]`; anything else is percent-encoded and
-/// so refused by the API as an invalid id).
-fn path_segment(id: &str) -> String {
-    serde_urlencoded::to_string([("v", id)]).unwrap_or_default()[2..].to_owned()
 }
 
 fn summary_body(bundle: &Value, lang: Lang, emergency: Option<&str>) -> String {
@@ -190,7 +180,7 @@ pub async fn emergency(visit: Visit, body: Bytes) -> Response {
         return foreign_form(&visit);
     }
     let reason = field(&form, "reason").map(str::trim).unwrap_or("");
-    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+    if reason.is_empty() || reason.chars().count() > MAX_EMERGENCY_REASON {
         let who = match (field(&form, "patient"), field(&form, "fnr")) {
             (Some(p), _) => ("patient", p),
             (None, Some(n)) => ("fnr", n),
@@ -231,7 +221,7 @@ pub async fn emergency(visit: Visit, body: Bytes) -> Response {
         }
         _ => return redirect("/portal/patients"),
     };
-    let path = format!("Patient/{}/$summary", path_segment(&id));
+    let path = format!("Patient/{}/$summary", encode(&id));
     let summary = match visit.read(title, &path, Some(reason.clone())).await {
         Ok(b) => b,
         Err(page) => return page,

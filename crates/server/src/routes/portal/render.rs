@@ -5,20 +5,12 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::describe::{concept, identifier, person_name};
 use crate::donor;
 use crate::html::{Lang, escape};
 
 /// The summary's sections a reader must not miss: alerts and allergies.
 const CRITICAL: [&str; 2] = ["104605-1", "48765-2"];
-
-/// The first words of a CodeableConcept: its text, else its first coding's display or code.
-pub fn concept(c: &Value) -> Option<&str> {
-    let c = if c.is_array() { c.get(0)? } else { c };
-    c.get("text")
-        .and_then(Value::as_str)
-        .or_else(|| c.pointer("/coding/0/display").and_then(Value::as_str))
-        .or_else(|| c.pointer("/coding/0/code").and_then(Value::as_str))
-}
 
 /// A date (or the date of a dateTime) as the language writes it.
 pub fn date(text: &str, lang: Lang) -> String {
@@ -33,24 +25,6 @@ pub fn date(text: &str, lang: Lang) -> String {
 pub fn moment(text: &str, lang: Lang) -> String {
     let time = text.get(11..16).unwrap_or("");
     format!("{} {time} UTC", date(text, lang))
-}
-
-/// A person's name (`given family`) from a Patient or Practitioner.
-pub fn person_name(r: &Value) -> Option<String> {
-    let name = r.get("name")?.get(0)?;
-    if let Some(text) = name.get("text").and_then(Value::as_str) {
-        return Some(text.to_owned());
-    }
-    let given: Vec<&str> =
-        name.get("given").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    let full = format!("{} {}", given.join(" "), name.get("family").and_then(Value::as_str).unwrap_or(""));
-    let full = full.trim();
-    (!full.is_empty()).then(|| full.to_owned())
-}
-
-/// The identifier of a system (a fødselsnummer, say).
-pub fn identifier<'a>(r: &'a Value, system: &str) -> Option<&'a str> {
-    r.get("identifier")?.as_array()?.iter().find(|i| i["system"] == system)?.get("value")?.as_str()
 }
 
 fn field_date<'a>(r: &'a Value, fields: &[&str]) -> Option<&'a str> {

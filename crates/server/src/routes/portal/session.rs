@@ -122,6 +122,11 @@ impl Session {
         }
     }
 
+    /// A patient's own Patient id (whom they act for may be another: `patient`).
+    pub fn own_patient(&self) -> Option<&str> {
+        self.fhir_user.as_deref()?.strip_prefix("Patient/").filter(|_| self.role == Role::Patient)
+    }
+
     /// The patient a patient's session works on.
     pub fn patient(&self) -> Option<&str> {
         self.patient.as_deref().filter(|_| self.role == Role::Patient)
